@@ -1,0 +1,86 @@
+"""avatarkit: provider-neutral avatar sessions for LiveKit Agents.
+
+.. code-block:: python
+
+    avatar = avatarkit.get("runway", preset_id="influencer")
+    await avatar.start(session, room=ctx.room)
+
+Importing this package is cheap: livekit-agents and provider code load only when
+:func:`get` (or an attribute that needs them) is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import AvatarClosedError, AvatarkitError, ConfigurationError, UnknownProviderError
+from .hookspecs import hookimpl
+from .provider import (
+    AvatarProvider,
+    CreateRequest,
+    EndRequest,
+    RemoteSession,
+    SessionLimits,
+    StreamRequest,
+)
+from .registry import (
+    ProviderInfo,
+    ProviderSpec,
+    get,
+    plugin_manager,
+    provider_info,
+    providers,
+    refresh,
+)
+from .secret import Secret
+
+if TYPE_CHECKING:
+    from .http import HttpClient, ProviderAPIError, ProviderConnectionError, ProviderTimeoutError
+    from .session import AvatarkitSession
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AvatarClosedError",
+    "AvatarProvider",
+    "AvatarkitError",
+    "AvatarkitSession",
+    "ConfigurationError",
+    "CreateRequest",
+    "EndRequest",
+    "HttpClient",
+    "ProviderAPIError",
+    "ProviderConnectionError",
+    "ProviderInfo",
+    "ProviderSpec",
+    "ProviderTimeoutError",
+    "RemoteSession",
+    "Secret",
+    "SessionLimits",
+    "StreamRequest",
+    "UnknownProviderError",
+    "__version__",
+    "get",
+    "hookimpl",
+    "plugin_manager",
+    "provider_info",
+    "providers",
+    "refresh",
+]
+
+_LAZY = {
+    "AvatarkitSession": ".session",
+    "HttpClient": ".http",
+    "ProviderAPIError": ".http",
+    "ProviderConnectionError": ".http",
+    "ProviderTimeoutError": ".http",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # These import livekit-agents (~2 s), so only when first used.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'avatarkit' has no attribute {name!r}")
