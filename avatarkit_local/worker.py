@@ -1,0 +1,103 @@
+"""The local avatar worker: a participant that speaks the agent's audio with a drawn face.
+
+It joins the room with its own token (kind ``agent``, publishing on behalf of the agent),
+receives the agent's audio over LiveKit byte streams exactly as a cloud avatar does
+(``DataStreamAudioReceiver``), and publishes lip-synced audio and video through livekit's
+``AvatarRunner``. The ``local`` provider runs one in-process; the Runway emulator runs one per
+emulated session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from livekit import rtc
+from livekit.agents.voice.avatar import AvatarOptions, AvatarRunner, DataStreamAudioReceiver
+
+from avatarkit.rooms import connect_room
+from avatarkit.secret import Secret
+
+from .video import FaceVideoGenerator
+
+logger = logging.getLogger("avatarkit.local")
+
+
+class AvatarWorker:
+    """Runs one avatar participant in ``room`` until :meth:`aclose`."""
+
+    def __init__(self, room: rtc.Room, *, agent_identity: str, video: FaceVideoGenerator) -> None:
+        self.room = room
+        self.agent_identity = agent_identity
+        self.video = video
+        self._receiver = DataStreamAudioReceiver(room, sender_identity=agent_identity)
+        self._runner = AvatarRunner(
+            room,
+            audio_recv=self._receiver,
+            video_gen=video,
+            options=AvatarOptions(
+                video_width=video.width,
+                video_height=video.height,
+                video_fps=video.fps,
+                audio_sample_rate=video.sample_rate,
+                audio_channels=video.channels,
+            ),
+        )
+        self._closed: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def join(
+        cls,
+        url: str,
+        token: str | Secret,
+        *,
+        agent_identity: str,
+        video: FaceVideoGenerator,
+    ) -> AvatarWorker:
+        """Join ``url`` with ``token`` and start speaking for ``agent_identity``."""
+        room = await connect_room(url, token)
+        worker = cls(room, agent_identity=agent_identity, video=video)
+        try:
+            await worker.start()
+        except BaseException:
+            await worker.aclose()
+            raise
+        return worker
+
+    @property
+    def identity(self) -> str:
+        return self.room.local_participant.identity
+
+    async def start(self) -> None:
+        """Wait for the agent, then start receiving audio and publishing audio and video."""
+        await self._runner.start()
+
+    async def aclose(self) -> None:
+        """Stop and leave the room; safe to call more than once."""
+        if self._closed is None:
+            self._closed = asyncio.create_task(self._aclose())
+        await asyncio.shield(self._closed)
+
+    async def _aclose(self) -> None:
+        try:
+            await self._runner.aclose()
+        except Exception:
+            logger.exception("error while stopping the avatar runner")
+        finally:
+            await self.video.aclose()
+            # The receiver keeps a class-level clear_buffer handler per agent identity; drop
+            # ours so a closed worker is not kept alive (and not called) by the next session.
+            handlers = DataStreamAudioReceiver._clear_buffer_handlers
+            handler = handlers.get(self.agent_identity)
+            if handler is not None and _closure_owner(handler) is self._receiver:
+                del handlers[self.agent_identity]
+            if self.room.isconnected():
+                await self.room.disconnect()
+
+
+def _closure_owner(handler: object) -> object:
+    # The receiver registers a closure over ``self``; find that ``self`` among its cells.
+    for cell in getattr(handler, "__closure__", None) or ():
+        if isinstance(cell.cell_contents, DataStreamAudioReceiver):
+            return cell.cell_contents
+    return None
