@@ -156,5 +156,13 @@ class AvatarProvider(ABC, Generic[OptionsT]):
         bounds the avatar token's lifetime. Defaults to :attr:`limits`."""
         return self.limits.max_duration
 
+    async def check(self) -> str:
+        """Check the configuration against the provider without creating anything billable.
+
+        Return what was verified (one line); raise an error that says what to fix.
+        Used by ``avatarkit doctor``. The default has nothing remote to check.
+        """
+        return "nothing remote to check"
+
     async def aclose(self) -> None:
         """Release what the provider holds beyond the core's HTTP session (default: nothing)."""

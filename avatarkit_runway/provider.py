@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 from avatarkit import AvatarProvider, CreateRequest, EndRequest, RemoteSession, SessionLimits
-from avatarkit.http import HttpClient
+from avatarkit.errors import ConfigurationError
+from avatarkit.http import HttpClient, ProviderAPIError
 
 from .api import RealtimeSession, RunwayAPI, create_body
 from .log import logger
 from .options import MAX_DURATION, RunwayOptions
 
 END_CALL = json.dumps({"type": "END_CALL"}).encode()
+_NIL_SESSION = "00000000-0000-0000-0000-000000000000"
 
 
 class RunwayProvider(AvatarProvider[RunwayOptions]):
@@ -54,6 +56,21 @@ class RunwayProvider(AvatarProvider[RunwayOptions]):
         else:
             await self.api.cancel_session(remote.id)
             logger.debug("cancelled session", extra={"session_id": remote.id})
+
+    async def check(self) -> str:
+        # Asking for a session that cannot exist costs nothing and still needs a valid key:
+        # 404 means the key was accepted, 401/403 that it was not.
+        try:
+            await self.api.get_session(_NIL_SESSION)
+        except ProviderAPIError as exc:
+            if exc.status_code in (401, 403):
+                raise ConfigurationError(
+                    f"runway: {self.options.api_url} rejected the API key ({exc.status_code}): "
+                    "check api_key or RUNWAYML_API_SECRET"
+                ) from None
+            if exc.status_code != 404:
+                raise
+        return f"API key accepted by {self.options.api_url}"
 
     async def get_session(self, session_id: str) -> RealtimeSession:
         """The typed state of a realtime session (e.g. ``failure_code`` when FAILED)."""
