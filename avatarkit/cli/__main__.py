@@ -1,0 +1,5 @@
+"""``python -m avatarkit.cli``."""
+
+from avatarkit.cli import main
+
+main()

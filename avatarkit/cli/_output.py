@@ -1,0 +1,81 @@
+"""Console output shared by the CLI's commands: a rich console and redacted check lines."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.text import Text
+
+from avatarkit.secret import Secret, redact
+
+from ._options import is_secret_name
+
+
+def console() -> Console:
+    """A console on the current stdout (no syntax highlighting of our plain messages)."""
+    return Console(highlight=False)
+
+
+def describe_secret(label: str, value: str | Secret) -> str:
+    """``LIVEKIT_API_SECRET set (40 chars)``: whether a credential is there, never what it is."""
+    text = value.reveal() if isinstance(value, Secret) else value
+    return f"{label} set ({len(text)} chars)"
+
+
+def env_secrets() -> list[Secret]:
+    """Values of environment variables whose names suggest credentials."""
+    return [Secret(v) for k, v in os.environ.items() if v and is_secret_name(k)]
+
+
+class Checks:
+    """Prints ✓/✗ lines with fix hints, counts failures, and redacts every known secret.
+
+    Secrets are redacted from everything printed, as a last line of defence: the checks
+    themselves only ever print a credential's length.
+    """
+
+    def __init__(self, out: Console, secrets: list[Secret] | None = None) -> None:
+        self.out = out
+        self.failures = 0
+        self._secrets: list[Secret] = []
+        for secret in secrets or []:
+            self.add_secret(secret)
+
+    def add_secret(self, value: str | Secret | None) -> None:
+        if value:
+            secret = Secret(value)
+            if secret not in self._secrets:
+                self._secrets.append(secret)
+                # longest first, so a secret containing another is replaced whole
+                self._secrets.sort(key=lambda s: len(s.reveal()), reverse=True)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def section(self, title: str) -> None:
+        self.out.print(Text(self.redact(title), style="bold"), soft_wrap=True)
+
+    def ok(self, message: str) -> None:
+        self._line("✓", "green", message)
+
+    def fail(self, message: str, fix: str | None = None) -> None:
+        self.failures += 1
+        self._line("✗", "red", message)
+        if fix:
+            self.out.print(Text("    fix: " + self.redact(fix), style="yellow"), soft_wrap=True)
+
+    def note(self, message: str) -> None:
+        self._line("·", "dim", message)
+
+    def _line(self, symbol: str, style: str, message: str) -> None:
+        self.out.print(
+            Text.assemble(("  " + symbol + " ", style), self.redact(message)), soft_wrap=True
+        )
+
+    def summary(self) -> None:
+        if self.failures:
+            noun = "problem" if self.failures == 1 else "problems"
+            self.out.print(Text(f"{self.failures} {noun} found.", style="bold red"))
+        else:
+            self.out.print(Text("All checks passed.", style="bold green"))
