@@ -314,6 +314,8 @@ class AvatarkitSession(AvatarSession[Any]):
         self._ensure_end("agent_session_closed")
 
     def _on_room_disconnected(self, *_: Any) -> None:
+        if isinstance(self._output, DataStreamAudioOutput):
+            _stop_waiting(self._output)
         self._ensure_end("room_disconnected")
 
     # -- the agent's audio route ---------------------------------------------------------
@@ -340,6 +342,7 @@ class AvatarkitSession(AvatarSession[Any]):
             agent_session.output.audio = previous
         if isinstance(output, DataStreamAudioOutput):
             _forget_rpc_handlers(output, self._identity)
+            _stop_waiting(output)
         self._output = self._restore = None
 
 
@@ -363,6 +366,19 @@ def _forget_rpc_handlers(output: DataStreamAudioOutput, identity: str) -> None:
         handler = handlers.get(identity)
         if handler is not None and getattr(handler, "__self__", None) is output:
             del handlers[identity]
+
+
+def _stop_waiting(output: DataStreamAudioOutput) -> None:
+    # The output's start task waits for the avatar until the room closes, then fails and
+    # logs an error nobody can act on. Once the output is retired or its room is gone,
+    # that wait is pointless: stop it (or take its error) so nothing is left dangling.
+    start = output._start_atask
+    if start is None:
+        return
+    if not start.done():
+        start.cancel()
+    elif not start.cancelled():
+        start.exception()
 
 
 def _agent_identity(room: rtc.Room) -> str:
