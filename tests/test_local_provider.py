@@ -1,0 +1,75 @@
+"""The local provider through the same create / stream / end hooks as Runway."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from livekit import rtc
+from livekit.agents import AgentSession
+
+import avatarkit
+from avatarkit.testing import MemoryLiveKit, MemoryRoom
+from avatarkit_local.provider import LocalProvider
+
+from .audio import stream, tone_frames
+from .conftest import FAST, start_agent
+
+
+def local_avatar(livekit: MemoryLiveKit) -> avatarkit.AvatarkitSession:
+    return avatarkit.get(
+        "local",
+        width=64,
+        height=64,
+        fps=20,
+        livekit_url=livekit.url,
+        livekit_api_key=livekit.api_key,
+        livekit_api_secret=livekit.api_secret,
+        conn_options=FAST,
+    )
+
+
+async def test_the_local_avatar_speaks_the_agents_audio_with_video(
+    livekit: MemoryLiveKit, agent_room: MemoryRoom, agent_session: AgentSession[Any]
+) -> None:
+    avatar = local_avatar(livekit)
+    await avatar.start(agent_session, room=agent_room)
+    await start_agent(agent_session)
+    await avatar.wait_for_join(timeout=5)
+
+    participant = agent_room.remote_participants["local-avatar"]
+    assert participant.attributes["lk.publish_on_behalf"] == "agent-1"
+    kinds = {pub.kind for pub in participant.track_publications.values()}
+    assert kinds == {rtc.TrackKind.KIND_AUDIO, rtc.TrackKind.KIND_VIDEO}
+
+    audio_pub = next(
+        p for p in participant.track_publications.values() if p.kind == rtc.TrackKind.KIND_AUDIO
+    )
+    assert audio_pub.track is not None
+    heard = rtc.AudioStream(audio_pub.track, sample_rate=16000, num_channels=1)
+    loud = 0
+
+    async def listen() -> None:
+        nonlocal loud
+        async for event in heard:
+            loud += int(np.count_nonzero(np.frombuffer(event.frame.data, dtype=np.int16)))
+
+    listener = asyncio.create_task(listen())
+    handle = agent_session.say("hi", audio=stream(tone_frames(0.5)), add_to_chat_ctx=False)
+    await asyncio.wait_for(handle.wait_for_playout(), 10)
+    backend = avatar.backend
+    assert isinstance(backend, LocalProvider)
+    (worker,) = backend.workers.values()
+    assert worker.video.stats.audio_samples_in == 8000
+    assert worker.video.stats.speech_frames >= 9  # 0.5 s at 20 fps, lip-synced
+    await asyncio.sleep(0.2)
+    listener.cancel()
+    await heard.aclose()
+    assert loud > 4000  # the agent's speech reached the room through the avatar
+
+    await avatar.aclose()
+    assert avatar.end_outcome == "graceful"
+    await livekit.settle()
+    assert "local-avatar" not in agent_room.remote_participants
+    assert backend.workers == {}
