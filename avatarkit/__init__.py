@@ -20,6 +20,7 @@ from .provider import (
     CreateRequest,
     EndRequest,
     RemoteSession,
+    RemoteStatus,
     SessionLimits,
     StreamRequest,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ProviderSpec",
     "ProviderTimeoutError",
     "RemoteSession",
+    "RemoteStatus",
     "Secret",
     "SessionLimits",
     "StreamRequest",

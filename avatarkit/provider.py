@@ -75,6 +75,18 @@ class RemoteSession:
 
 
 @attrs.frozen
+class RemoteStatus:
+    """A remote session's state as its provider reports it."""
+
+    status: str
+    """The provider's own word for it (Runway: NOT_READY, READY, RUNNING, COMPLETED, ...)."""
+    active: bool
+    """Still provisioning or running (and, for a paid service, billing)."""
+    detail: str | None = None
+    """Why it failed, when it did."""
+
+
+@attrs.frozen
 class StreamRequest:
     """What :meth:`AvatarProvider.stream` needs to build the agent's audio output."""
 
@@ -155,6 +167,10 @@ class AvatarProvider(ABC, Generic[OptionsT]):
         """The longest this provider's sessions can live with these options (seconds), which
         bounds the avatar token's lifetime. Defaults to :attr:`limits`."""
         return self.limits.max_duration
+
+    async def status(self, remote: RemoteSession) -> RemoteStatus | None:
+        """Ask the provider how ``remote`` is doing; None if it has no way to tell."""
+        return None
 
     async def check(self) -> str:
         """Check the configuration against the provider without creating anything billable.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from avatarkit import AvatarProvider, CreateRequest, EndRequest, RemoteSession
+from avatarkit import AvatarProvider, CreateRequest, EndRequest, RemoteSession, RemoteStatus
 from avatarkit.http import HttpClient
 
 from .options import LocalOptions
@@ -54,6 +54,10 @@ class LocalProvider(AvatarProvider[LocalOptions]):
         # Nothing bills here, but the participant must leave either way.
         if (worker := self.workers.pop(remote.id, None)) is not None:
             await worker.aclose()
+
+    async def status(self, remote: RemoteSession) -> RemoteStatus:
+        running = remote.id in self.workers
+        return RemoteStatus("RUNNING" if running else "ENDED", running)
 
     async def aclose(self) -> None:
         while self.workers:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from avatarkit import AvatarProvider, CreateRequest, EndRequest, RemoteSession, SessionLimits
+from avatarkit import (
+    AvatarProvider,
+    CreateRequest,
+    EndRequest,
+    RemoteSession,
+    RemoteStatus,
+    SessionLimits,
+)
 from avatarkit.errors import ConfigurationError
 from avatarkit.http import HttpClient, ProviderAPIError
 
@@ -56,6 +63,10 @@ class RunwayProvider(AvatarProvider[RunwayOptions]):
         else:
             await self.api.cancel_session(remote.id)
             logger.debug("cancelled session", extra={"session_id": remote.id})
+
+    async def status(self, remote: RemoteSession) -> RemoteStatus:
+        state = await self.api.get_session(remote.id)
+        return RemoteStatus(state.status, state.active, state.failure_code or state.failure)
 
     async def check(self) -> str:
         # Asking for a session that cannot exist costs nothing and still needs a valid key:
