@@ -12,6 +12,22 @@ from avatarkit.secret import Secret, redact
 from ._options import is_secret_name
 
 
+def quiet_logs(verbose: bool) -> None:
+    """Show warnings from avatarkit; livekit's own chatter only with ``--verbose``.
+
+    The scripted sessions of ``demo`` and ``compare`` make livekit-agents log things that
+    are expected there (no pause support, an agent that does not listen for
+    ``lk.playback_started``); they would bury the progress lines.
+    """
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s"
+    )
+    if not verbose:
+        logging.getLogger("livekit").setLevel(logging.CRITICAL)
+
+
 def console() -> Console:
     """A console on the current stdout (no syntax highlighting of our plain messages)."""
     return Console(highlight=False)
