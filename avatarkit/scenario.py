@@ -110,8 +110,9 @@ async def run_scenario(
     join_timeout: float = 20.0,
     on_event: EventSink | None = None,
 ) -> ScenarioResult:
-    """Run one scripted session through ``provider``; never raises for an avatar failure
-    (it is reported in the result), so a comparison can go on."""
+    """Run one scripted session through ``provider``. Bad options raise
+    ``ConfigurationError``; an avatar that fails is reported in the result instead, so a
+    comparison can go on."""
     from livekit.agents import Agent, AgentSession
 
     import avatarkit
@@ -126,15 +127,15 @@ async def run_scenario(
             on_event(at, label, detail)
         return at
 
-    room = await env.join_agent(room_name)
-    session: AgentSession[Any] = AgentSession()
-    avatar = avatarkit.get(
+    avatar = avatarkit.get(  # bad options raise here, before anything joins
         provider,
         livekit_url=env.url,
         livekit_api_key=env.api_key,
         livekit_api_secret=env.api_secret,
         **options,
     )
+    room = await env.join_agent(room_name)
+    session: AgentSession[Any] = AgentSession()
     recorder = AvatarRecorder(room, avatar.avatar_identity, path=record_to)
     recorder.start()
     t0 = time.monotonic()

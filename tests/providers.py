@@ -8,6 +8,7 @@ from typing import ClassVar
 import attrs
 
 from avatarkit import AvatarProvider, CreateRequest, EndRequest, RemoteSession
+from avatarkit_local.provider import LocalProvider
 
 
 @attrs.frozen(kw_only=True)
@@ -32,3 +33,10 @@ class EchoProvider(AvatarProvider[EchoOptions]):
 
     async def end(self, remote: RemoteSession, request: EndRequest) -> None:
         self.calls.append(("end", f"{remote.id}:{request.reason}:{request.graceful}"))
+
+
+class MirrorProvider(LocalProvider):
+    """A third-party provider as a package would ship one (here: the local renderer)."""
+
+    name = "mirror"
+    default_identity = "mirror-avatar"

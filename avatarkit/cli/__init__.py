@@ -14,7 +14,7 @@ import typer
 
 import avatarkit
 
-_COMMANDS = ("providers", "doctor", "demo", "emulate")
+_COMMANDS = ("providers", "doctor", "demo", "compare", "emulate")
 """Command modules of this package, registered in this order."""
 
 app = typer.Typer(

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from ._builtin import provider_options
 from ._output import console, quiet_logs
 
 DEFAULT_OUTPUT = Path("avatarkit-demo.mp4")
@@ -45,25 +44,6 @@ def demo(
     raise typer.Exit(asyncio.run(_demo(provider, output, size)))
 
 
-@contextlib.asynccontextmanager
-async def provider_options(provider: str, size: int) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(label, options) for a built-in provider; Runway runs against its emulator."""
-    if provider == "runway":
-        from avatarkit_local.video import FaceVideoGenerator
-        from avatarkit_runway.emulator.emulator import RunwayEmulator
-
-        def video() -> FaceVideoGenerator:
-            return FaceVideoGenerator(width=size, height=size, fps=30)
-
-        async with RunwayEmulator(provisioning_delay=0.5, video=video) as emulator:
-            yield (
-                "runway (emulated)",
-                {"preset_id": "influencer", "api_key": emulator.api_key, "api_url": emulator.url},
-            )
-    else:
-        yield provider, {"width": size, "height": size, "fps": 30}
-
-
 async def _demo(provider: str, output: Path, size: int) -> int:
     from avatarkit.clips import bundled_utterances
     from avatarkit.scenario import LiveKitEnv, run_scenario
@@ -71,7 +51,10 @@ async def _demo(provider: str, output: Path, size: int) -> int:
     out = console()
     utterances = bundled_utterances()
     room_name = f"avatarkit-demo-{secrets.token_hex(3)}"
-    async with LiveKitEnv.open() as env, provider_options(provider, size) as (label, options):
+    async with (
+        LiveKitEnv.open() as env,
+        provider_options(provider, {}, size=size) as (label, options),
+    ):
         where = "an in-memory room" if env.in_memory else f"room {room_name} at {env.url}"
         out.print(Text(f"avatarkit demo: {label} avatar in {where}"))
         with out.status(f"{label}: starting…") as status:
