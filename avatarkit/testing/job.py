@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from .room import MemoryRoom
 
 
+class _NoInference:
+    async def do_inference(self, method: str, data: bytes) -> bytes | None:
+        raise NotImplementedError("no inference executor in a test job")
+
+
 class FakeJob:
     """The running job: its context, and the worker's shutdown sequence."""
 
@@ -70,13 +75,15 @@ async def job_context(room: MemoryRoom) -> AsyncIterator[FakeJob]:
             room=room,
             on_connect=lambda: None,
             on_shutdown=lambda _reason: None,
-            inference_executor=None,  # type: ignore[arg-type]
+            inference_executor=_NoInference(),
         ),
         room,
     )
+    job.ctx._connected = True  # the room is connected already: connect() is a no-op
     reset = _JobContextVar.set(job.ctx)
     try:
-        async with http_context.open():
+        async with http_context.open():  # a pass-through when a session is already bound
             yield job
     finally:
         _JobContextVar.reset(reset)
+        job.ctx._tempdir.cleanup()
