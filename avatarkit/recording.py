@@ -124,7 +124,9 @@ class AvatarRecorder:
             stream = self._container.add_stream("libx264", rate=30)
             stream.width, stream.height = rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2
             stream.pix_fmt = "yuv420p"
-            stream.time_base = _MS
+            # Frames are stamped by arrival, in ms: the encoder must count in ms too, or two
+            # frames arriving within one 1/30 s tick collide and the muxer refuses them.
+            stream.time_base = stream.codec_context.time_base = _MS
             stream.options = {"preset": "veryfast", "crf": "23"}
             self._video_stream = stream
             self._audio_stream = self._container.add_stream("aac", rate=AUDIO_RATE)

@@ -73,3 +73,31 @@ def test_demo_writes_a_playable_lip_synced_mp4(tmp_path: Path, provider: str) ->
     opened_in_speech = mouth[speaking].mean() - rest
     opened_in_silence = np.median(mouth[silent]) - rest
     assert opened_in_speech > 3 * max(opened_in_silence, 1.0)
+
+
+async def test_frames_arriving_in_bursts_still_make_a_valid_mp4(tmp_path: Path) -> None:
+    # Video arrival times are irregular on a busy machine: frames 1 ms apart must not
+    # collide in the encoder's clock (which once made the muxer refuse the file).
+    from avatarkit.recording import AvatarRecorder
+
+    class NoRoom:
+        remote_participants: dict[str, object] = {}
+
+        def on(self, *_: object) -> None: ...
+
+        def off(self, *_: object) -> None: ...
+
+    path = tmp_path / "bursty.mp4"
+    recorder = AvatarRecorder(NoRoom(), "avatar", path=path)  # type: ignore[arg-type]
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    t = 0.0
+    for i in range(120):
+        t += 0.001 if i % 3 else 0.066
+        rgb[:] = i
+        recorder._encode_video(rgb.copy(), t)
+    recorder.recording.audio = [np.zeros(48000, np.int16)]
+    recorder.recording.audio_start = 0.0
+    await recorder.aclose()
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 120
+        assert len(container.streams.audio) == 1
