@@ -73,3 +73,25 @@ async def test_the_local_avatar_speaks_the_agents_audio_with_video(
     await livekit.settle()
     assert "local-avatar" not in agent_room.remote_participants
     assert backend.workers == {}
+
+
+async def test_an_interruption_reaches_the_avatar_and_playback_reports_it(
+    livekit: MemoryLiveKit, agent_room: MemoryRoom, agent_session: AgentSession[Any]
+) -> None:
+    avatar = local_avatar(livekit)
+    await avatar.start(agent_session, room=agent_room)
+    await start_agent(agent_session)
+    await avatar.wait_for_join(timeout=5)
+    backend = avatar.backend
+    assert isinstance(backend, LocalProvider)
+    (worker,) = backend.workers.values()
+
+    handle = agent_session.say("long", audio=stream(tone_frames(4.0)), add_to_chat_ctx=False)
+    await asyncio.sleep(0.6)  # mid-utterance
+    handle.interrupt()
+    await asyncio.wait_for(handle.wait_for_playout(), 3)  # lk.playback_finished came back
+    assert handle.interrupted
+    stats = worker.video.stats
+    assert stats.interruptions == 1  # lk.clear_buffer reached the avatar
+    assert stats.audio_samples_out < 4.0 * 16000 / 2  # it stopped speaking, did not finish
+    await avatar.aclose()

@@ -368,3 +368,22 @@ async def test_no_secret_reaches_the_logs(
     assert "retrying" in logged  # the retry was logged...
     for secret in (runway.api_key, livekit.api_secret, token):
         assert secret not in logged  # ...without a credential
+
+
+async def test_audio_said_before_the_avatar_joins_is_held_not_lost(
+    runway_avatar: Avatar,
+    runway: RunwayEmulator,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+) -> None:
+    runway.faults.next_session(provisioning_delay=0.6)
+    avatar = runway_avatar()
+    await avatar.start(agent_session, room=agent_room)
+    await start_agent(agent_session)
+    assert "runway-avatar-agent" not in agent_room.remote_participants
+    handle = agent_session.say("early", audio=stream(tone_frames(0.4)), add_to_chat_ctx=False)
+    await asyncio.wait_for(handle.wait_for_playout(), 10)
+    assert avatar.remote_session is not None
+    worker = runway.workers[avatar.remote_session.id]
+    assert worker.video.stats.audio_samples_in == 6400  # all of it, after the join
+    await avatar.aclose()
