@@ -199,10 +199,12 @@ def test_start_up_is_light() -> None:
         "from avatarkit.cli import app\n"
         f"heavy = {HEAVY!r}\n"
         "report = {}\n"
-        "for args in (['--help'], ['providers'], ['providers', '--json'], ['doctor', '--help']):\n"
+        "for args in (['--help'], ['providers'], ['providers', '--json'], ['doctor', '--help'],\n"
+        "             ['demo', '--help'], ['compare', '--help'], ['emulate', '--help']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    loaded = [m for m in heavy if m in sys.modules]\n"
-        "    report[' '.join(args)] = [result.exit_code, 'runway' in result.output, loaded]\n"
+        "    # runway's summary: listed by providers, not by any help\n"
+        "    report[' '.join(args)] = [result.exit_code, 'Runway Characters' in result.output, loaded]\n"
         "print(json.dumps(report))\n"
     )
     out = subprocess.run(
@@ -214,6 +216,9 @@ def test_start_up_is_light() -> None:
         "providers": [0, True, []],
         "providers --json": [0, True, []],
         "doctor --help": [0, False, []],
+        "demo --help": [0, False, []],
+        "compare --help": [0, False, []],
+        "emulate --help": [0, False, []],
     }
 
 
