@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from livekit import rtc
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .server import ServerParticipant, ServerRoom
 
 _DISCONNECT_ERROR = "Disconnected while receiving"  # the SDK's message
+ChunkT = TypeVar("ChunkT", bytes, str)
 
 
 @dataclasses.dataclass
@@ -290,29 +291,31 @@ class MemoryTextStreamWriter(rtc.TextStreamWriter):
         self._disposed = True
 
 
-class MemoryByteStreamReader(rtc.ByteStreamReader):
-    """``rtc.ByteStreamReader`` fed by the in-memory server: iterate it for the chunks in
-    order; it ends when the writer closes (``rtc.StreamError`` if it ended abnormally)."""
+class _FedReader(Generic[ChunkT]):
+    """What the in-memory byte and text readers share: chunks the server feeds in order,
+    ended by the writer's trailer, or by an error (the SDK's) when something went wrong."""
 
-    def __init__(
-        self,
-        info: rtc.ByteStreamInfo,
-        *,
-        expected_size: int | None,
-        on_close: Callable[[], None] | None = None,
-    ) -> None:
-        # not calling super().__init__(): it subscribes to the FFI event queue
-        self._info = info
+    _info: Any  # the concrete reader's ByteStreamInfo or TextStreamInfo
+    _closed: bool
+
+    def _start(self, expected_size: int | None, on_close: Callable[[], None] | None) -> None:
+        # instead of the SDK's __init__, which subscribes to the FFI event queue
         self._reader_handle = 0
         self._on_close = on_close
         self._closed = False
         self._error: rtc.StreamError | None = None
-        self._chunks: asyncio.Queue[bytes | _End] = asyncio.Queue()
+        self._chunks: asyncio.Queue[ChunkT | _End] = asyncio.Queue()
         self._expected_size = expected_size
         self._received = 0
         self._ended = False
 
-    async def __anext__(self) -> bytes:
+    def _size(self, chunk: ChunkT) -> int:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError  # the SDK reader's, via the concrete class
+
+    async def _next_chunk(self) -> ChunkT:
         while True:
             if self._closed:
                 if self._error is not None:
@@ -342,10 +345,10 @@ class MemoryByteStreamReader(rtc.ByteStreamReader):
         if not self._closed:
             self._finish(rtc.StreamError(_DISCONNECT_ERROR))
 
-    def _feed(self, chunk: bytes) -> None:
+    def _feed(self, chunk: ChunkT) -> None:
         if self._ended or self._closed:
             return
-        self._received += len(chunk)
+        self._received += self._size(chunk)
         if self._expected_size is not None and self._received > self._expected_size:
             self._finish(rtc.StreamError("stream length exceeded"))
             return
@@ -367,7 +370,31 @@ class MemoryByteStreamReader(rtc.ByteStreamReader):
             self._chunks.put_nowait(_End(error, dict(attributes or {})))
 
 
-class MemoryTextStreamReader(rtc.TextStreamReader):
+class MemoryByteStreamReader(_FedReader[bytes], rtc.ByteStreamReader):
+    """``rtc.ByteStreamReader`` fed by the in-memory server: iterate it for the chunks in
+    order; it ends when the writer closes (``rtc.StreamError`` if it ended abnormally)."""
+
+    def __init__(
+        self,
+        info: rtc.ByteStreamInfo,
+        *,
+        expected_size: int | None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._info = info
+        self._start(expected_size, on_close)
+
+    async def __anext__(self) -> bytes:
+        return await self._next_chunk()
+
+    def _size(self, chunk: bytes) -> int:
+        return len(chunk)
+
+    def _close(self) -> None:
+        rtc.ByteStreamReader._close(self)
+
+
+class MemoryTextStreamReader(_FedReader[str], rtc.TextStreamReader):
     """``rtc.TextStreamReader`` fed by the in-memory server (see
     :class:`MemoryByteStreamReader`); ``read_all()`` works as in the SDK."""
 
@@ -378,66 +405,14 @@ class MemoryTextStreamReader(rtc.TextStreamReader):
         expected_size: int | None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        # not calling super().__init__(): it subscribes to the FFI event queue
         self._info = info
-        self._reader_handle = 0
-        self._on_close = on_close
-        self._closed = False
-        self._error: rtc.StreamError | None = None
-        self._chunks: asyncio.Queue[str | _End] = asyncio.Queue()
-        self._expected_size = expected_size
-        self._received = 0
-        self._ended = False
+        self._start(expected_size, on_close)
 
     async def __anext__(self) -> str:
-        while True:
-            if self._closed:
-                if self._error is not None:
-                    raise self._error
-                raise StopAsyncIteration
-            item = await self._chunks.get()
-            if isinstance(item, _End):
-                self._info.attributes = self._info.attributes or {}
-                self._info.attributes.update(item.attributes)
-                if item.error is not None:
-                    self._error = item.error
-                self._close()
-                if self._error is not None:
-                    raise self._error
-                raise StopAsyncIteration
-            if item:
-                return item
+        return await self._next_chunk()
 
-    def _unsubscribe(self) -> None:
-        pass  # nothing to unsubscribe from: no FFI queue
+    def _size(self, chunk: str) -> int:
+        return len(chunk.encode())
 
-    def _wake_pending_reads(self) -> None:
-        self._chunks.put_nowait(_End())
-
-    def _signal_disconnect(self) -> None:
-        if not self._closed:
-            self._finish(rtc.StreamError(_DISCONNECT_ERROR))
-
-    def _feed(self, chunk: str) -> None:
-        if self._ended or self._closed:
-            return
-        self._received += len(chunk.encode())
-        if self._expected_size is not None and self._received > self._expected_size:
-            self._finish(rtc.StreamError("stream length exceeded"))
-            return
-        self._chunks.put_nowait(chunk)
-
-    def _trailer(self, reason: str, attributes: dict[str, str]) -> None:
-        if self._expected_size is not None and self._received < self._expected_size:
-            self._finish(rtc.StreamError("stream incomplete"))
-        elif reason:
-            self._finish(rtc.StreamError(f"stream ended abnormally: {reason}"))
-        else:
-            self._finish(None, attributes)
-
-    def _finish(
-        self, error: rtc.StreamError | None, attributes: dict[str, str] | None = None
-    ) -> None:
-        if not self._ended:
-            self._ended = True
-            self._chunks.put_nowait(_End(error, dict(attributes or {})))
+    def _close(self) -> None:
+        rtc.TextStreamReader._close(self)
