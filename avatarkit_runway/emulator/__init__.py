@@ -1,7 +1,6 @@
-"""A standalone double of Runway's realtime-sessions API, for tests and the Runway emulator.
-
-Only aiohttp, attrs and the standard library are used, so it can run anywhere tests do.
-"""
+"""The Runway emulator: a double of Runway's realtime-sessions API (:mod:`.api`, light:
+aiohttp and attrs) and, in :mod:`.emulator`, the avatar workers that make it behave like
+Runway in a LiveKit room."""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ..options import KNOWN_PRESETS, MAX_DURATION
+
 __all__ = [
     "API_VERSION",
     "MAX_DURATION_LIMIT",
@@ -30,19 +32,8 @@ __all__ = [
 
 API_VERSION = "2024-11-06"
 MODEL = "gwm1_avatars"
-MAX_DURATION_LIMIT = 1800
-
-RUNWAY_PRESETS: tuple[str, ...] = (
-    "game-character",
-    "music-superstar",
-    "game-character-man",
-    "cat-character",
-    "influencer",
-    "tennis-coach",
-    "human-resource",
-    "fashion-designer",
-    "cooking-teacher",
-)
+MAX_DURATION_LIMIT = MAX_DURATION
+RUNWAY_PRESETS = KNOWN_PRESETS  # the client's list is the API's: one place to update
 
 _TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
