@@ -167,20 +167,24 @@ class AvatarkitSession(AvatarSession[Any]):
             raise RuntimeError("this avatar session was already started; get() a new one")
         self._started = True
         opts = self._options
-        settings = LiveKitSettings.resolve(
-            livekit_url or opts.livekit_url,
-            livekit_api_key or opts.livekit_api_key,
-            livekit_api_secret or opts.livekit_api_secret,
-        )
-        agent_identity = _agent_identity(room)
-        token = mint_avatar_token(
-            settings,
-            room_name=room.name,
-            identity=self._identity,
-            name=self._name,
-            agent_identity=agent_identity,
-            lifetime=self._provider.session_lifetime(),
-        )
+        try:
+            settings = LiveKitSettings.resolve(
+                livekit_url or opts.livekit_url,
+                livekit_api_key or opts.livekit_api_key,
+                livekit_api_secret or opts.livekit_api_secret,
+            )
+            agent_identity = _agent_identity(room)
+            token = mint_avatar_token(
+                settings,
+                room_name=room.name,
+                identity=self._identity,
+                name=self._name,
+                agent_identity=agent_identity,
+                lifetime=self._provider.session_lifetime(),
+            )
+        except Exception as exc:  # nothing was created yet; wait_for_join() must say so too
+            self._start_error = exc
+            raise
 
         await super().start(agent_session, room)
         self._lk_room = room
@@ -270,7 +274,11 @@ class AvatarkitSession(AvatarSession[Any]):
         if remote is None and self._create_task is not None:
             try:
                 remote = await asyncio.shield(self._create_task)
-            except BaseException:
+            except asyncio.CancelledError:
+                if not self._create_task.cancelled():
+                    raise  # this end task itself is being cancelled
+                remote = None
+            except Exception:
                 remote = None  # the create failed: nothing was created that we know of
         if remote is None:
             self._end_outcome = "not_created"

@@ -14,6 +14,7 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.avatar import DataStreamAudioOutput
 from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
 
+import avatarkit
 from avatarkit import AvatarClosedError, AvatarkitSession
 from avatarkit.http import ProviderAPIError
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
@@ -387,3 +388,23 @@ async def test_audio_said_before_the_avatar_joins_is_held_not_lost(
     worker = runway.workers[avatar.remote_session.id]
     assert worker.video.stats.audio_samples_in == 6400  # all of it, after the join
     await avatar.aclose()
+
+
+async def test_missing_livekit_settings_fail_start_before_anything_is_created(
+    runway: RunwayEmulator,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    avatar = avatarkit.get(
+        "runway", preset_id="influencer", api_key=runway.api_key, api_url=runway.url
+    )
+    with pytest.raises(avatarkit.ConfigurationError, match="LIVEKIT_URL"):
+        await avatar.start(agent_session, room=agent_room)
+    assert runway.server.requests == []
+    with pytest.raises(AvatarClosedError):
+        await avatar.wait_for_join(timeout=1)
+    await avatar.aclose()
+    assert avatar.end_outcome == "not_created"
