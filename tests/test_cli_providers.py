@@ -204,7 +204,8 @@ def test_start_up_is_light() -> None:
         "    result = CliRunner().invoke(app, args)\n"
         "    loaded = [m for m in heavy if m in sys.modules]\n"
         "    # runway's summary: listed by providers, not by any help\n"
-        "    report[' '.join(args)] = [result.exit_code, 'Runway Characters' in result.output, loaded]\n"
+        "    listed = 'Runway Characters' in result.output\n"
+        "    report[' '.join(args)] = [result.exit_code, listed, loaded]\n"
         "print(json.dumps(report))\n"
     )
     out = subprocess.run(
