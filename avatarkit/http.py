@@ -129,8 +129,15 @@ class HttpClient:
         json: Any = None,
         secrets: Iterable[Secret] = (),
         retry: bool = True,
+        idempotent: bool = True,
     ) -> HttpResponse:
-        """Send one request (retried per policy); raise a ``Provider*Error`` on failure."""
+        """Send one request (retried per policy); raise a ``Provider*Error`` on failure.
+
+        A request that is not ``idempotent`` (one that creates something) is retried only
+        when it surely did not reach the server, or the server answered with a retryable
+        status: after a timeout or a dropped connection it may have been carried out, and
+        sending it again would create a second, orphaned, billing thing.
+        """
         secrets = list(secrets)
         attempts = self.conn_options.max_retry + 1 if retry else 1
         for attempt in range(attempts):
@@ -153,13 +160,15 @@ class HttpClient:
                         self.provider, resp.status, message, retryable=retryable
                     )
             except asyncio.TimeoutError:
-                retryable = True
+                retryable = idempotent
                 error = ProviderTimeoutError(
                     f"{self.provider} API: {method} {_path(url)} timed out after "
                     f"{self.conn_options.timeout:g}s"
+                    + ("" if idempotent else " (not retried: it may have been carried out)")
                 )
             except aiohttp.ClientError as exc:
-                retryable = True
+                # a refused connection never reached the server: safe to send again
+                retryable = idempotent or isinstance(exc, aiohttp.ClientConnectorError)
                 error = ProviderConnectionError(
                     redact(
                         f"{self.provider} API: {method} {_path(url)} failed: "

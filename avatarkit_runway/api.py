@@ -115,7 +115,12 @@ class RunwayAPI:
         token = body.get("integration", body.get("livekit", {})).get("token")
         secrets = [self._api_key, *([Secret(token)] if token else [])]
         response = await self._http.request(
-            "POST", self._base, headers=self._headers(), json=body, secrets=secrets
+            "POST",
+            self._base,
+            headers=self._headers(),
+            json=body,
+            secrets=secrets,
+            idempotent=False,  # a resent create would start a second session
         )
         session_id = response.body.get("id") if isinstance(response.body, dict) else None
         if not isinstance(session_id, str):

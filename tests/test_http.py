@@ -196,3 +196,38 @@ def test_should_retry_and_retry_after_parsing() -> None:
     assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
     assert retry_after({"retry-after": "soon"}) is None
     assert retry_after({}) is None
+
+
+async def test_a_non_idempotent_request_is_not_resent_after_a_timeout(
+    server: Scripted, client: HttpClient
+) -> None:
+    server.script = [slow(5.0)]
+    with pytest.raises(ProviderTimeoutError, match="may have been carried out"):
+        await client.request("POST", server.url, idempotent=False)
+    assert len(server.seen) == 1  # it reached the server once: never twice
+
+
+async def test_a_non_idempotent_request_is_not_resent_after_a_dropped_connection(
+    server: Scripted, client: HttpClient
+) -> None:
+    server.script = [drop, reply(200, {"id": "x"})]
+    with pytest.raises(ProviderConnectionError):
+        await client.request("POST", server.url, idempotent=False)
+    assert len(server.seen) == 1
+
+
+async def test_a_non_idempotent_request_is_retried_on_a_retryable_status(
+    server: Scripted, client: HttpClient
+) -> None:
+    server.script = [reply(503, {"error": "busy"}), reply(200, {"id": "x"})]
+    response = await client.request("POST", server.url, idempotent=False)
+    assert response.body == {"id": "x"} and len(server.seen) == 2
+
+
+async def test_a_refused_connection_is_retried_even_for_a_create() -> None:
+    http = HttpClient("test", APIConnectOptions(max_retry=2, retry_interval=0.01, timeout=1.0))
+    started = time.monotonic()
+    with pytest.raises(ProviderConnectionError):
+        await http.request("POST", "http://127.0.0.1:9/nothing", idempotent=False)
+    await http.aclose()
+    assert time.monotonic() - started >= 0.1  # waited between retries: it did retry
