@@ -146,9 +146,10 @@ class AvatarProvider(ABC, Generic[OptionsT]):
         Override it for another transport (a WebSocket, an in-process renderer).
         """
         from livekit import rtc
-        from livekit.agents.voice.avatar import DataStreamAudioOutput
 
-        return DataStreamAudioOutput(
+        from .streaming import RoomAudioOutput
+
+        return RoomAudioOutput(
             request.room,
             destination_identity=request.avatar_identity,
             sample_rate=self.sample_rate,

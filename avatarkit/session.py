@@ -12,7 +12,7 @@ import attrs
 from livekit import rtc
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, AgentSession, APIConnectOptions
 from livekit.agents.job import get_job_context
-from livekit.agents.voice.avatar import AvatarSession, DataStreamAudioOutput
+from livekit.agents.voice.avatar import AvatarSession
 from livekit.agents.voice.io import AudioOutput
 
 from .errors import AvatarClosedError, ConfigurationError
@@ -27,6 +27,7 @@ from .provider import (
     StreamRequest,
 )
 from .secret import Secret
+from .streaming import RoomAudioOutput
 from .tokens import LiveKitSettings, check_livekit_url, mint_avatar_token
 
 
@@ -322,8 +323,8 @@ class AvatarkitSession(AvatarSession[Any]):
         self._ensure_end("agent_session_closed")
 
     def _on_room_disconnected(self, *_: Any) -> None:
-        if isinstance(self._output, DataStreamAudioOutput):
-            _stop_waiting(self._output)
+        if isinstance(self._output, RoomAudioOutput):
+            self._output.retire()
         self._ensure_end("room_disconnected")
 
     # -- the agent's audio route ---------------------------------------------------------
@@ -348,9 +349,8 @@ class AvatarkitSession(AvatarSession[Any]):
             proxy.set_next_in_chain(previous)
         elif agent_session.output.audio is output:
             agent_session.output.audio = previous
-        if isinstance(output, DataStreamAudioOutput):
-            _forget_rpc_handlers(output, self._identity)
-            _stop_waiting(output)
+        if isinstance(output, RoomAudioOutput):
+            output.retire()
         self._output = self._restore = None
 
 
@@ -362,31 +362,6 @@ def _sink_proxy(sink: AudioOutput | None) -> Any:
             return sink
         sink = sink.next_in_chain
     return None
-
-
-def _forget_rpc_handlers(output: DataStreamAudioOutput, identity: str) -> None:
-    # DataStreamAudioOutput keeps class-level handlers by avatar identity and never drops
-    # them: a closed session would stay reachable, with its room, for the process's life.
-    for handlers in (
-        DataStreamAudioOutput._playback_finished_handlers,
-        DataStreamAudioOutput._playback_started_handlers,
-    ):
-        handler = handlers.get(identity)
-        if handler is not None and getattr(handler, "__self__", None) is output:
-            del handlers[identity]
-
-
-def _stop_waiting(output: DataStreamAudioOutput) -> None:
-    # The output's start task waits for the avatar until the room closes, then fails and
-    # logs an error nobody can act on. Once the output is retired or its room is gone,
-    # that wait is pointless: stop it (or take its error) so nothing is left dangling.
-    start = output._start_atask
-    if start is None:
-        return
-    if not start.done():
-        start.cancel()
-    elif not start.cancelled():
-        start.exception()
 
 
 def _agent_identity(room: rtc.Room) -> str:

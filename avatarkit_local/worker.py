@@ -13,10 +13,11 @@ import asyncio
 import logging
 
 from livekit import rtc
-from livekit.agents.voice.avatar import AvatarOptions, AvatarRunner, DataStreamAudioReceiver
+from livekit.agents.voice.avatar import AvatarOptions, AvatarRunner
 
 from avatarkit.rooms import connect_room
 from avatarkit.secret import Secret
+from avatarkit.streaming import RoomAudioReceiver
 
 from .video import FaceVideoGenerator
 
@@ -30,7 +31,7 @@ class AvatarWorker:
         self.room = room
         self.agent_identity = agent_identity
         self.video = video
-        self._receiver = DataStreamAudioReceiver(room, sender_identity=agent_identity)
+        self._receiver = RoomAudioReceiver(room, sender_identity=agent_identity)
         self._runner = AvatarRunner(
             room,
             audio_recv=self._receiver,
@@ -85,19 +86,5 @@ class AvatarWorker:
             logger.exception("error while stopping the avatar runner")
         finally:
             await self.video.aclose()
-            # The receiver keeps a class-level clear_buffer handler per agent identity; drop
-            # ours so a closed worker is not kept alive (and not called) by the next session.
-            handlers = DataStreamAudioReceiver._clear_buffer_handlers
-            handler = handlers.get(self.agent_identity)
-            if handler is not None and _closure_owner(handler) is self._receiver:
-                del handlers[self.agent_identity]
             if self.room.isconnected():
                 await self.room.disconnect()
-
-
-def _closure_owner(handler: object) -> object:
-    # The receiver registers a closure over ``self``; find that ``self`` among its cells.
-    for cell in getattr(handler, "__closure__", None) or ():
-        if isinstance(cell.cell_contents, DataStreamAudioReceiver):
-            return cell.cell_contents
-    return None
