@@ -7,10 +7,9 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import attrs
 from livekit import rtc
-from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, AgentSession, APIConnectOptions
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, AgentSession
 from livekit.agents.job import get_job_context
 from livekit.agents.voice.avatar import AvatarSession
 from livekit.agents.voice.io import AudioOutput
@@ -18,6 +17,7 @@ from livekit.agents.voice.io import AudioOutput
 from .errors import AvatarClosedError, ConfigurationError
 from .http import HttpClient
 from .log import logger
+from .options import CORE_OPTIONS, CoreOptions
 from .provider import (
     AvatarProvider,
     CreateRequest,
@@ -26,48 +26,8 @@ from .provider import (
     RemoteSession,
     StreamRequest,
 )
-from .secret import Secret
 from .streaming import RoomAudioOutput
-from .tokens import LiveKitSettings, check_livekit_url, mint_avatar_token
-
-
-def _to_secret(value: str | Secret | None) -> Secret | None:
-    return None if value is None else Secret(value)
-
-
-def _check_identity(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ConfigurationError(f"{attribute.name} must be a non-empty string, got {value!r}")
-
-
-def _check_conn_options(_: object, __: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, APIConnectOptions):
-        raise ConfigurationError(
-            f"conn_options must be a livekit.agents.APIConnectOptions, got {type(value).__name__}"
-        )
-
-
-def _check_url(_: object, __: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None:
-        check_livekit_url(value)
-
-
-@attrs.frozen(kw_only=True)
-class CoreOptions:
-    """Options every provider accepts, handled by the core."""
-
-    avatar_participant_identity: str | None = attrs.field(default=None, validator=_check_identity)
-    avatar_participant_name: str | None = attrs.field(default=None, validator=_check_identity)
-    conn_options: APIConnectOptions = attrs.field(
-        default=DEFAULT_API_CONNECT_OPTIONS, validator=_check_conn_options
-    )
-    livekit_url: str | None = attrs.field(default=None, validator=_check_url)
-    livekit_api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
-    livekit_api_secret: Secret | None = attrs.field(default=None, converter=_to_secret)
-    http_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
-
-
-CORE_OPTIONS = tuple(f.name for f in attrs.fields(CoreOptions))
+from .tokens import LiveKitSettings, mint_avatar_token
 
 
 def _option_names(options_class: type[Any]) -> list[str]:
@@ -123,7 +83,7 @@ class AvatarkitSession(AvatarSession[Any]):
             )
         except TypeError as exc:  # attrs' own message for a missing mandatory option
             raise ConfigurationError(f"{name}: {exc}") from None
-        http = HttpClient(name, core.conn_options, core.http_session)
+        http = HttpClient(name, core.conn_options or DEFAULT_API_CONNECT_OPTIONS, core.http_session)
         return cls(provider_cls(provider_options, http), core)
 
     @property
@@ -296,7 +256,7 @@ class AvatarkitSession(AvatarSession[Any]):
                     self._provider.end(
                         remote, EndRequest(reason, True, room, avatar_identity=self._identity)
                     ),
-                    self._options.conn_options.timeout,
+                    self._provider.http.conn_options.timeout,
                 )
                 self._end_outcome = "graceful"
                 logger.info("avatar session ended", extra={**extra, "outcome": "graceful"})

@@ -231,3 +231,12 @@ def test_the_console_script_entry_point_runs() -> None:
         text=True,
     )
     assert result.stdout.strip() == f"avatarkit {avatarkit.__version__}"
+
+
+def test_the_core_options_every_provider_accepts_are_listed() -> None:
+    from avatarkit.options import CORE_OPTIONS
+
+    report = json.loads(_invoke("providers", "--json"))
+    assert [o["name"] for o in report["core_options"]] == list(CORE_OPTIONS)
+    assert all(o["description"] for o in report["core_options"])
+    assert "Options every provider accepts" in _invoke("providers")

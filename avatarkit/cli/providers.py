@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 import avatarkit
+from avatarkit.options import CoreOptions
 
 from . import _options
 from ._output import console
@@ -29,8 +30,13 @@ def providers(
 ) -> None:
     """List the installed avatar providers and the options each one accepts."""
     described = [_describe(info) for info in avatarkit.providers()]
+    core = _options.describe(CoreOptions)
     if as_json:
-        typer.echo(json.dumps({"providers": [item for item, _ in described]}, indent=2))
+        report = {
+            "providers": [item for item, _ in described],
+            "core_options": [doc.to_json() for doc in core],
+        }
+        typer.echo(json.dumps(report, indent=2))
         return
 
     out = console()
@@ -54,15 +60,21 @@ def providers(
         if not item["options"]:
             out.print(Text(f"{title}\n  none declared"))
             continue
-        options = Table(title=Text(title), title_justify="left")
-        options.add_column("Option", no_wrap=True)
-        options.add_column("Type", overflow="fold")
-        options.add_column("Default", overflow="fold")
-        options.add_column("Description", ratio=1)
-        for doc in docs:
-            cells = (doc.name, doc.type, doc.default_display, doc.description or "")
-            options.add_row(*(Text(cell) for cell in cells))
-        out.print(options)
+        out.print(_options_table(title, docs))
+    out.print()
+    out.print(_options_table("Options every provider accepts (avatarkit's core)", core))
+
+
+def _options_table(title: str, docs: list[_options.OptionDoc]) -> Table:
+    options = Table(title=Text(title), title_justify="left")
+    options.add_column("Option", no_wrap=True)
+    options.add_column("Type", overflow="fold")
+    options.add_column("Default", overflow="fold")
+    options.add_column("Description", ratio=1)
+    for doc in docs:
+        cells = (doc.name, doc.type, doc.default_display, doc.description or "")
+        options.add_row(*(Text(cell) for cell in cells))
+    return options
 
 
 def _describe(info: avatarkit.ProviderInfo) -> tuple[dict[str, Any], list[_options.OptionDoc]]:

@@ -1,0 +1,65 @@
+"""The options every provider accepts, handled by the core (light: no livekit import)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import ConfigurationError
+from .secret import Secret
+from .tokens import check_livekit_url
+
+if TYPE_CHECKING:
+    import aiohttp
+    from livekit.agents import APIConnectOptions
+
+
+def _to_secret(value: str | Secret | None) -> Secret | None:
+    return None if value is None else Secret(value)
+
+
+def _check_identity(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigurationError(f"{attribute.name} must be a non-empty string, got {value!r}")
+
+
+def _check_conn_options(_: object, __: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    from livekit.agents import APIConnectOptions
+
+    if not isinstance(value, APIConnectOptions):
+        raise ConfigurationError(
+            f"conn_options must be a livekit.agents.APIConnectOptions, got {type(value).__name__}"
+        )
+
+
+def _check_url(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        check_livekit_url(value)
+
+
+@attrs.frozen(kw_only=True)
+class CoreOptions:
+    """Options of ``avatarkit.get()`` that every provider accepts."""
+
+    avatar_participant_identity: str | None = attrs.field(default=None, validator=_check_identity)
+    """The avatar participant's identity (default: the provider's)."""
+    avatar_participant_name: str | None = attrs.field(default=None, validator=_check_identity)
+    """The avatar participant's display name (default: its identity)."""
+    conn_options: APIConnectOptions | None = attrs.field(
+        default=None, validator=_check_conn_options
+    )
+    """Retries, retry interval and per-request timeout of the provider's API (livekit's)."""
+    livekit_url: str | None = attrs.field(default=None, validator=_check_url)
+    """Where the avatar joins, else start()'s argument, else LIVEKIT_URL."""
+    livekit_api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
+    """Signs the avatar's token, else start()'s argument, else LIVEKIT_API_KEY."""
+    livekit_api_secret: Secret | None = attrs.field(default=None, converter=_to_secret)
+    """Signs the avatar's token, else start()'s argument, else LIVEKIT_API_SECRET."""
+    http_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+    """An aiohttp session to use (default: the job's, else avatarkit's own)."""
+
+
+CORE_OPTIONS = tuple(f.name for f in attrs.fields(CoreOptions))
