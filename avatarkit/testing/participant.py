@@ -25,7 +25,7 @@ from livekit.rtc.participant import (
 
 from ._common import caller_rpc_error, logger, no_ffi_handle
 from .server import SOURCE_NAMES, RpcRecord, ServerTrack
-from .streams import MemoryByteStreamWriter, MemoryTextStreamWriter
+from .streams import MemoryByteStreamWriter, MemoryTextStreamWriter, _SendingWriter
 
 if TYPE_CHECKING:
     from .room import MemoryRoom
@@ -98,9 +98,7 @@ class MemoryLocalParticipant(rtc.LocalParticipant):
             room._room_queue, proto_participant.OwnedParticipant(handle=no_ffi_handle(), info=info)
         )
         self._memory_room = room
-        self._memory_writers: weakref.WeakSet[MemoryByteStreamWriter | MemoryTextStreamWriter] = (
-            weakref.WeakSet()
-        )
+        self._memory_writers: weakref.WeakSet[_SendingWriter] = weakref.WeakSet()
 
     # -- data -----------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from livekit import rtc
@@ -122,7 +122,45 @@ def open_stream(
     return stream
 
 
-class MemoryByteStreamWriter(rtc.ByteStreamWriter):
+class _SendingWriter:
+    """What the in-memory byte and text writers share: sending chunks over the server's
+    outgoing stream, and closing it with a trailer."""
+
+    _closed: bool
+    _write_lock: asyncio.Lock
+    _outgoing: OutgoingStream | None
+    _disposed: bool
+    _participant: MemoryLocalParticipant
+
+    async def _send(self, chunks: Iterable[Any]) -> None:
+        async with self._write_lock:
+            if self._closed:
+                raise RuntimeError("Cannot write after stream is closed")
+            if self._outgoing is None:
+                raise RuntimeError("Stream is not open")
+            if self._disposed:
+                raise rtc.StreamError("stream writer was dropped: the room disconnected")
+            for chunk in chunks:
+                self._outgoing.send(chunk)
+        await asyncio.sleep(0)
+
+    async def aclose(self, *, reason: str = "", attributes: dict[str, str] | None = None) -> None:
+        if self._closed:
+            raise RuntimeError("Stream already closed")
+        if self._outgoing is None:
+            raise RuntimeError("Stream is not open")
+        self._closed = True
+        self._participant._memory_writers.discard(self)
+        if self._disposed:
+            raise rtc.StreamError("stream writer was dropped: the room disconnected")
+        self._outgoing.close(reason, dict(attributes or {}))
+        await asyncio.sleep(0)
+
+    def _dispose(self) -> None:
+        self._disposed = True
+
+
+class MemoryByteStreamWriter(_SendingWriter, rtc.ByteStreamWriter):
     """``rtc.ByteStreamWriter`` over the in-memory server. Writes of up to 15,000 bytes reach
     readers as one chunk each; longer writes are split there, as the SDK does."""
 
@@ -178,34 +216,10 @@ class MemoryByteStreamWriter(rtc.ByteStreamWriter):
         await asyncio.sleep(0)
 
     async def write(self, data: bytes) -> None:
-        async with self._write_lock:
-            if self._closed:
-                raise RuntimeError("Cannot write after stream is closed")
-            if self._outgoing is None:
-                raise RuntimeError("Stream is not open")
-            if self._disposed:
-                raise rtc.StreamError("stream writer was dropped: the room disconnected")
-            for chunk in split_bytes(bytes(data)):
-                self._outgoing.send(chunk)
-        await asyncio.sleep(0)
-
-    async def aclose(self, *, reason: str = "", attributes: dict[str, str] | None = None) -> None:
-        if self._closed:
-            raise RuntimeError("Stream already closed")
-        if self._outgoing is None:
-            raise RuntimeError("Stream is not open")
-        self._closed = True
-        self._participant._memory_writers.discard(self)
-        if self._disposed:
-            raise rtc.StreamError("stream writer was dropped: the room disconnected")
-        self._outgoing.close(reason, dict(attributes or {}))
-        await asyncio.sleep(0)
-
-    def _dispose(self) -> None:
-        self._disposed = True
+        await self._send(split_bytes(bytes(data)))
 
 
-class MemoryTextStreamWriter(rtc.TextStreamWriter):
+class MemoryTextStreamWriter(_SendingWriter, rtc.TextStreamWriter):
     """``rtc.TextStreamWriter`` over the in-memory server; text is chunked at 15,000 UTF-8
     bytes on character boundaries, as the SDK does."""
 
@@ -264,31 +278,7 @@ class MemoryTextStreamWriter(rtc.TextStreamWriter):
         await asyncio.sleep(0)
 
     async def write(self, text: str) -> None:
-        async with self._write_lock:
-            if self._closed:
-                raise RuntimeError("Cannot write after stream is closed")
-            if self._outgoing is None:
-                raise RuntimeError("Stream is not open")
-            if self._disposed:
-                raise rtc.StreamError("stream writer was dropped: the room disconnected")
-            for chunk in split_text(text):
-                self._outgoing.send(chunk)
-        await asyncio.sleep(0)
-
-    async def aclose(self, *, reason: str = "", attributes: dict[str, str] | None = None) -> None:
-        if self._closed:
-            raise RuntimeError("Stream already closed")
-        if self._outgoing is None:
-            raise RuntimeError("Stream is not open")
-        self._closed = True
-        self._participant._memory_writers.discard(self)
-        if self._disposed:
-            raise rtc.StreamError("stream writer was dropped: the room disconnected")
-        self._outgoing.close(reason, dict(attributes or {}))
-        await asyncio.sleep(0)
-
-    def _dispose(self) -> None:
-        self._disposed = True
+        await self._send(split_text(text))
 
 
 class _FedReader(Generic[ChunkT]):
