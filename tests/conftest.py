@@ -3,13 +3,15 @@ real livekit-agents AgentSession."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import types
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from livekit.agents import Agent, AgentSession, APIConnectOptions
 
 import avatarkit
+from avatarkit import ProviderSpec
 from avatarkit.rooms import register_connector
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
 from avatarkit_local.video import FaceVideoGenerator
@@ -73,3 +75,43 @@ async def agent_session() -> AsyncIterator[AgentSession[Any]]:
 
 async def start_agent(session: AgentSession[Any]) -> None:
     await session.start(agent=Agent(instructions="You are a test agent."))
+
+
+@pytest.fixture
+def third_party() -> Iterator[Callable[[ProviderSpec], None]]:
+    """Install providers as a third-party package would (a plugin registering a spec),
+    and uninstall them after the test."""
+    pm = avatarkit.plugin_manager()
+    registered: list[object] = []
+
+    def add(spec: ProviderSpec) -> None:
+        plugin = types.SimpleNamespace()
+
+        @avatarkit.hookimpl
+        def register_providers(register: Callable[[ProviderSpec], None]) -> None:
+            register(spec)
+
+        plugin.register_providers = register_providers
+        pm.register(plugin)
+        registered.append(plugin)
+        avatarkit.refresh()
+
+    yield add
+    for plugin in registered:
+        pm.unregister(plugin)
+    avatarkit.refresh()
+
+
+def local_avatar(livekit: MemoryLiveKit, **options: Any) -> avatarkit.AvatarkitSession:
+    """``avatarkit.get("local", ...)``, small and fast, joining the in-memory server."""
+    return avatarkit.get(
+        "local",
+        width=64,
+        height=64,
+        fps=20,
+        livekit_url=livekit.url,
+        livekit_api_key=livekit.api_key,
+        livekit_api_secret=livekit.api_secret,
+        conn_options=FAST,
+        **options,
+    )

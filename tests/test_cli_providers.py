@@ -6,8 +6,7 @@ import json
 import os
 import subprocess
 import sys
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -108,29 +107,6 @@ class ThirdPartyOptions:
     region: str = attrs.field(factory=lambda: "eu", metadata={"env": "MYAVATAR_REGION"})
     password: str = "hunter2-default"
     mood: str = "calm"
-
-
-@pytest.fixture
-def third_party() -> Iterator[Callable[[ProviderSpec], None]]:
-    pm = avatarkit.plugin_manager()
-    registered: list[object] = []
-
-    def add(spec: ProviderSpec) -> None:
-        plugin = types.SimpleNamespace()
-
-        @avatarkit.hookimpl
-        def register_providers(register: Callable[[ProviderSpec], None]) -> None:
-            register(spec)
-
-        plugin.register_providers = register_providers
-        pm.register(plugin)
-        registered.append(plugin)
-        avatarkit.refresh()
-
-    yield add
-    for plugin in registered:
-        pm.unregister(plugin)
-    avatarkit.refresh()
 
 
 def test_a_third_party_provider_is_listed_without_its_secrets(

@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import json
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from typer.testing import CliRunner
 
-import avatarkit
 from avatarkit import ProviderSpec
 from avatarkit.cli import app
-
-
-@pytest.fixture
-def mirror_installed() -> Iterator[None]:
-    plugin = types.SimpleNamespace()
-
-    @avatarkit.hookimpl
-    def register_providers(register: Callable[[ProviderSpec], None]) -> None:
-        register(
-            ProviderSpec(
-                "mirror",
-                "third-party test provider",
-                "tests.providers:MirrorProvider",
-                "avatarkit_local.options:LocalOptions",
-            )
-        )
-
-    plugin.register_providers = register_providers
-    avatarkit.plugin_manager().register(plugin)
-    avatarkit.refresh()
-    yield
-    avatarkit.plugin_manager().unregister(plugin)
-    avatarkit.refresh()
 
 
 def run_compare(*args: str) -> dict:  # type: ignore[type-arg]
@@ -62,7 +36,17 @@ def test_compare_measures_each_provider_alike() -> None:
     assert by_name["runway"]["join_latency_s"] > by_name["local"]["join_latency_s"]
 
 
-def test_compare_works_with_a_third_party_provider(mirror_installed: None) -> None:
+def test_compare_works_with_a_third_party_provider(
+    third_party: Callable[[ProviderSpec], None],
+) -> None:
+    third_party(
+        ProviderSpec(
+            "mirror",
+            "third-party test provider",
+            "tests.providers:MirrorProvider",
+            "avatarkit_local.options:LocalOptions",
+        )
+    )
     report = run_compare("--providers", "mirror", "-o", "mirror.width=96", "-o", "mirror.height=96")
     (mirror,) = report["providers"]
     assert mirror["provider"] == "mirror" and mirror["errors"] == []

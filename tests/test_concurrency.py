@@ -9,26 +9,12 @@ from typing import Any
 from livekit.agents import AgentSession
 from livekit.agents.voice.avatar import DataStreamAudioOutput, DataStreamAudioReceiver
 
-import avatarkit
 from avatarkit import streaming
 from avatarkit.testing import MemoryLiveKit
 from avatarkit_local.provider import LocalProvider
 
 from .audio import stream, tone_frames
-from .conftest import FAST, start_agent
-
-
-def local(livekit: MemoryLiveKit) -> avatarkit.AvatarkitSession:
-    return avatarkit.get(
-        "local",
-        width=64,
-        height=64,
-        fps=20,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
-    )
+from .conftest import local_avatar, start_agent
 
 
 async def one_session(livekit: MemoryLiveKit, room_name: str, seconds: float) -> int:
@@ -36,7 +22,7 @@ async def one_session(livekit: MemoryLiveKit, room_name: str, seconds: float) ->
     returns the samples its own avatar received."""
     room = await livekit.join(room_name, "agent", kind="agent")  # same identities everywhere
     session: AgentSession[Any] = AgentSession()
-    avatar = local(livekit)
+    avatar = local_avatar(livekit)
     try:
         await avatar.start(session, room=room)
         await start_agent(session)

@@ -9,25 +9,11 @@ import numpy as np
 from livekit import rtc
 from livekit.agents import AgentSession
 
-import avatarkit
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
 from avatarkit_local.provider import LocalProvider
 
 from .audio import stream, tone_frames
-from .conftest import FAST, start_agent
-
-
-def local_avatar(livekit: MemoryLiveKit) -> avatarkit.AvatarkitSession:
-    return avatarkit.get(
-        "local",
-        width=64,
-        height=64,
-        fps=20,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
-    )
+from .conftest import local_avatar, start_agent
 
 
 async def test_the_local_avatar_speaks_the_agents_audio_with_video(

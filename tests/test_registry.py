@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -53,30 +52,6 @@ def test_unknown_name_without_close_match_has_no_suggestion() -> None:
         avatarkit.get("zzzzzz")
     assert err.value.suggestion is None
     assert "Did you mean" not in str(err.value)
-
-
-@pytest.fixture
-def third_party() -> Iterator[Callable[[ProviderSpec], None]]:
-    """Register plugin objects as a third-party package would, and unregister them after."""
-    pm = avatarkit.plugin_manager()
-    registered: list[object] = []
-
-    def add(spec: ProviderSpec) -> None:
-        plugin = types.SimpleNamespace()
-
-        @avatarkit.hookimpl
-        def register_providers(register: Callable[[ProviderSpec], None]) -> None:
-            register(spec)
-
-        plugin.register_providers = register_providers
-        pm.register(plugin)
-        registered.append(plugin)
-        avatarkit.refresh()
-
-    yield add
-    for plugin in registered:
-        pm.unregister(plugin)
-    avatarkit.refresh()
 
 
 def test_a_third_party_provider_is_listed_and_gettable(
