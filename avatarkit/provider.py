@@ -124,6 +124,9 @@ class AvatarProvider(ABC, Generic[OptionsT]):
     sample_rate: ClassVar[int] = 16000
     """The sample rate of the agent's audio that the default :meth:`stream` sends."""
     limits: ClassVar[SessionLimits] = SessionLimits()
+    reports_playback_start: ClassVar[bool] = False
+    """Whether the avatar calls ``lk.playback_started`` when it starts speaking. If so, the
+    default :meth:`stream` takes the start from it instead of estimating it."""
 
     def __init__(self, options: OptionsT, http: HttpClient) -> None:
         self.options = options
@@ -154,6 +157,7 @@ class AvatarProvider(ABC, Generic[OptionsT]):
             destination_identity=request.avatar_identity,
             sample_rate=self.sample_rate,
             wait_remote_track=rtc.TrackKind.KIND_VIDEO,
+            wait_playback_start=self.reports_playback_start,
         )
 
     @abstractmethod

@@ -20,6 +20,7 @@ class LocalProvider(AvatarProvider[LocalOptions]):
     options_class = LocalOptions
     default_identity = "local-avatar"
     sample_rate = 16000
+    reports_playback_start = True  # livekit's AvatarRunner calls lk.playback_started
 
     def __init__(self, options: LocalOptions, http: HttpClient) -> None:
         super().__init__(options, http)

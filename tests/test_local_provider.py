@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import numpy as np
+import pytest
 from livekit import rtc
 from livekit.agents import AgentSession
 
@@ -17,7 +19,10 @@ from .conftest import local_avatar, start_agent
 
 
 async def test_the_local_avatar_speaks_the_agents_audio_with_video(
-    livekit: MemoryLiveKit, agent_room: MemoryRoom, agent_session: AgentSession[Any]
+    livekit: MemoryLiveKit,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     avatar = local_avatar(livekit)
     await avatar.start(agent_session, room=agent_room)
@@ -59,6 +64,8 @@ async def test_the_local_avatar_speaks_the_agents_audio_with_video(
     await livekit.settle()
     assert "local-avatar" not in agent_room.remote_participants
     assert backend.workers == {}
+    # the avatar's lk.playback_started reached an agent listening for it (no RPC errors)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_an_interruption_reaches_the_avatar_and_playback_reports_it(
