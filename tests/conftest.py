@@ -44,26 +44,34 @@ async def runway() -> AsyncIterator[RunwayEmulator]:
         yield emulator
 
 
+def make_runway_avatar(
+    runway: RunwayEmulator, livekit: MemoryLiveKit, **options: Any
+) -> avatarkit.AvatarkitSession:
+    """``avatarkit.get("runway", ...)`` pointed at ``runway`` and the in-memory server."""
+    options.setdefault("preset_id", "influencer")
+    options.setdefault("conn_options", FAST)
+    return avatarkit.get(
+        "runway",
+        api_key=runway.api_key,
+        api_url=runway.url,
+        livekit_url=livekit.url,
+        livekit_api_key=livekit.api_key,
+        livekit_api_secret=livekit.api_secret,
+        **options,
+    )
+
+
 @pytest.fixture
 def runway_avatar(
     livekit: MemoryLiveKit, runway: RunwayEmulator
 ) -> Callable[..., avatarkit.AvatarkitSession]:
-    """``avatarkit.get("runway", ...)`` pointed at the emulator and the in-memory server."""
+    """:func:`make_runway_avatar` bound to the test's emulator and server."""
+    return lambda **options: make_runway_avatar(runway, livekit, **options)
 
-    def make(**options: Any) -> avatarkit.AvatarkitSession:
-        options.setdefault("preset_id", "influencer")
-        return avatarkit.get(
-            "runway",
-            api_key=runway.api_key,
-            api_url=runway.url,
-            livekit_url=livekit.url,
-            livekit_api_key=livekit.api_key,
-            livekit_api_secret=livekit.api_secret,
-            conn_options=FAST,
-            **options,
-        )
 
-    return make
+def end_calls(livekit: MemoryLiveKit, room: str = "room-1") -> list[Any]:
+    """The END_CALL packets sent in ``room``."""
+    return [p for p in livekit.rooms[room].data_packets if b"END_CALL" in p.payload]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from avatarkit.testing.job import job_context
 from avatarkit_runway.emulator.emulator import RunwayEmulator
 from avatarkit_runway.emulator.sessions import SessionStatus
 
-from .conftest import start_agent
+from .conftest import end_calls, start_agent
 
 Avatar = Callable[..., AvatarkitSession]
 
@@ -58,8 +58,7 @@ async def test_the_workers_order_closes_the_agent_session_first_and_ends_gracefu
         await job.shutdown()
     assert avatar.end_outcome == "graceful"
     assert runway.server.requests_for("delete") == []
-    end_calls = [p for p in livekit.rooms["room-1"].data_packets if b"END_CALL" in p.payload]
-    assert len(end_calls) == 1
+    assert len(end_calls(livekit)) == 1
 
 
 async def test_in_a_job_the_agent_identity_comes_from_the_jobs_token(

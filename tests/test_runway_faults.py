@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from livekit.agents import AgentSession, APIConnectOptions
 
-import avatarkit
 from avatarkit import AvatarkitSession
 from avatarkit.http import ProviderAPIError, ProviderConnectionError, ProviderTimeoutError
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
@@ -24,33 +23,12 @@ from avatarkit_runway.emulator.sessions import Session, SessionStatus
 from avatarkit_runway.provider import RunwayProvider
 
 from .audio import stream, tone_frames
-from .conftest import FAST, small_video, start_agent
+from .conftest import end_calls, make_runway_avatar, small_video, start_agent
 
 Avatar = Callable[..., AvatarkitSession]
 
 AVATAR = "runway-avatar-agent"
 BOUND = 5.0  # the longest any single wait in this file may take
-
-
-def make_avatar(
-    runway: RunwayEmulator,
-    livekit: MemoryLiveKit,
-    *,
-    conn_options: APIConnectOptions = FAST,
-    **options: Any,
-) -> AvatarkitSession:
-    """``avatarkit.get("runway", ...)`` pointed at ``runway``, as ``runway_avatar`` does."""
-    options.setdefault("preset_id", "influencer")
-    return avatarkit.get(
-        "runway",
-        api_key=runway.api_key,
-        api_url=runway.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=conn_options,
-        **options,
-    )
 
 
 def backend_of(avatar: AvatarkitSession) -> RunwayProvider:
@@ -62,10 +40,6 @@ def backend_of(avatar: AvatarkitSession) -> RunwayProvider:
 def remote_id(avatar: AvatarkitSession) -> str:
     assert avatar.remote_session is not None
     return avatar.remote_session.id
-
-
-def end_calls(livekit: MemoryLiveKit) -> list[Any]:
-    return [p for p in livekit.rooms["room-1"].data_packets if b"END_CALL" in p.payload]
 
 
 async def until(predicate: Callable[[], bool], timeout: float = BOUND) -> None:
@@ -314,7 +288,7 @@ def slow_create(runway: RunwayEmulator, livekit: MemoryLiveKit, max_retry: int) 
     long after the client's 0.6 s timeout."""
     runway.faults.next(route="create", delay=1.5)
     conn = APIConnectOptions(max_retry=max_retry, retry_interval=0.05, timeout=0.6)
-    return make_avatar(runway, livekit, conn_options=conn)
+    return make_runway_avatar(runway, livekit, conn_options=conn)
 
 
 def by_creation(runway: RunwayEmulator) -> list[Session]:
@@ -524,7 +498,7 @@ async def test_the_runtime_cap_completes_the_session_mid_utterance(
     agent_session: AgentSession[Any],
 ) -> None:
     runway = capped_runway
-    avatar = make_avatar(runway, livekit)
+    avatar = make_runway_avatar(runway, livekit)
     await avatar.start(agent_session, room=agent_room)
     await start_agent(agent_session)
     await avatar.wait_for_join(timeout=BOUND)

@@ -23,7 +23,7 @@ from avatarkit_runway.emulator.sessions import SessionStatus
 from avatarkit_runway.provider import RunwayProvider
 
 from .audio import stream, tone_frames
-from .conftest import start_agent
+from .conftest import end_calls, start_agent
 
 Avatar = Callable[..., AvatarkitSession]
 
@@ -62,8 +62,8 @@ async def test_the_whole_path(
     await avatar.aclose()
     assert avatar.end_outcome == "graceful"
     assert session.status is SessionStatus.COMPLETED
-    end_calls = [p for p in livekit.rooms["room-1"].data_packets if b"END_CALL" in p.payload]
-    assert len(end_calls) == 1 and end_calls[0].destination_identities == ("runway-avatar-agent",)
+    (end_call,) = end_calls(livekit)
+    assert end_call.destination_identities == ("runway-avatar-agent",)
     await asyncio.sleep(0.1)
     assert "runway-avatar-agent" not in agent_room.remote_participants
     assert runway.server.active_sessions() == []
@@ -202,7 +202,7 @@ async def test_closing_before_the_avatar_joined_cancels_instead_of_messaging_nob
     await avatar.start(agent_session, room=agent_room)
     await avatar.aclose()
     assert avatar.end_outcome == "forced"
-    assert not [p for p in livekit.rooms["room-1"].data_packets if b"END_CALL" in p.payload]
+    assert end_calls(livekit) == []
     assert runway.server.active_sessions() == []
 
 
@@ -276,8 +276,7 @@ async def test_ending_happens_once_however_many_ask(
     await avatar.wait_for_join(timeout=5)
     await asyncio.gather(*(avatar.aclose() for _ in range(5)), agent_session.aclose())
     await avatar.aclose()
-    end_calls = [p for p in livekit.rooms["room-1"].data_packets if b"END_CALL" in p.payload]
-    assert len(end_calls) == 1
+    assert len(end_calls(livekit)) == 1
     assert runway.server.requests_for("delete") == []
 
 
