@@ -73,6 +73,13 @@ class AvatarWorker:
         """Wait for the agent, then start receiving audio and publishing audio and video."""
         await self._runner.start()
 
+    def stall(self) -> None:
+        """Freeze (a fault for tests): stay in the room, but stop playing audio, publishing
+        video and acknowledging playback."""
+        for task in (self._runner._read_audio_atask, self._runner._forward_video_atask):
+            if task is not None:
+                task.cancel()
+
     async def aclose(self) -> None:
         """Stop and leave the room; safe to call more than once."""
         if self._closed is None:

@@ -7,7 +7,7 @@ worker that joins the given LiveKit room and behaves as Runway's does.
   runtime cap (and ``maxDuration``) as COMPLETED, leaving the room mid-utterance as Runway
   does. A worker that cannot join turns the session FAILED (``LIVEKIT_JOIN_FAILED``).
 - Worker faults: a worker that never joins, one that leaves mid-call (FAILED,
-  ``AVATAR_DISCONNECTED``).
+  ``AVATAR_DISCONNECTED``), one that freezes in the room (stops playing and acknowledging).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class WorkerFault:
     never_join: bool = False
     leave_after: float | None = None
     """Seconds after joining when the worker leaves the room on its own."""
+    stall_after: float | None = None
+    """Seconds after joining when the worker freezes: it stays in the room but stops playing
+    audio, publishing video and acknowledging playback."""
 
 
 class WorkerFaults:
@@ -48,10 +51,16 @@ class WorkerFaults:
         self._queue: list[WorkerFault] = []
 
     def next(
-        self, *, times: int = 1, never_join: bool = False, leave_after: float | None = None
+        self,
+        *,
+        times: int = 1,
+        never_join: bool = False,
+        leave_after: float | None = None,
+        stall_after: float | None = None,
     ) -> None:
         """Apply a fault to the next ``times`` sessions."""
-        self._queue.extend(WorkerFault(never_join, leave_after) for _ in range(times))
+        fault = WorkerFault(never_join, leave_after, stall_after)
+        self._queue.extend(attrs.evolve(fault) for _ in range(times))
 
     def take(self) -> WorkerFault:
         return self._queue.pop(0) if self._queue else WorkerFault()
@@ -159,6 +168,9 @@ class RunwayEmulator:
         worker.room.on("data_received", lambda packet: self._on_data(session, worker, packet))
         if session.status is SessionStatus.READY:
             self.server.mark_running(session.id)
+        if fault.stall_after is not None:
+            await asyncio.sleep(fault.stall_after)
+            worker.stall()
         if fault.leave_after is not None:
             await asyncio.sleep(fault.leave_after)
             if self.workers.pop(session.id, None) is not None:
