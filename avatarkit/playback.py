@@ -1,0 +1,128 @@
+"""How much of an utterance an avatar really played, measured from the audio it published.
+
+A remote avatar buffers the agent's audio and plays it in real time; when it vanishes, the
+only trustworthy record of what the user heard is the avatar's own audio track. The tracker
+keeps the last seconds of it, and :func:`locate` finds where its tail sits in the utterance
+that was sent (normalised cross-correlation), so the rest can be replayed from exactly there.
+When the avatar published nothing recognisable, the caller falls back to a clock estimate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any
+
+import numpy as np
+from livekit import rtc
+
+from .log import logger
+
+PCM = np.ndarray[Any, np.dtype[np.int16]]
+
+KEEP_SECONDS = 3.0
+WINDOW_SECONDS = 0.2
+SILENCE = 64  # int16 peak below which a stretch counts as silence
+MATCH = 0.8  # normalised correlation that counts as "this is that audio"
+
+
+def locate(sent: PCM, tail: PCM) -> int | None:
+    """Where ``tail`` (the last audio an avatar published) ends within ``sent``; None if it
+    is silent or not found there."""
+    loud = np.flatnonzero(np.abs(tail.astype(np.int32)) > SILENCE)
+    if loud.size == 0 or sent.size == 0:
+        return None
+    tail = tail[: loud[-1] + 1]  # trailing silence is padding, not speech
+    tail = tail[-min(tail.size, sent.size) :]
+    n, m = sent.size, tail.size
+    if m < 16:
+        return None
+    x = sent.astype(np.float64)
+    y = tail.astype(np.float64)
+    size = 1 << int(np.ceil(np.log2(n + m)))
+    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)[: n - m + 1]
+    energy = np.concatenate(([0.0], np.cumsum(x * x)))
+    window = energy[m:] - energy[:-m]
+    denom = np.sqrt(np.maximum(window, 1e-9) * float(np.dot(y, y)))
+    score = corr / denom
+    best = int(np.argmax(score))
+    if score[best] < MATCH:
+        return None
+    return best + m
+
+
+class PlaybackTracker:
+    """Keeps the last seconds of audio that ``identity`` publishes in ``room``."""
+
+    def __init__(self, room: rtc.Room, identity: str, sample_rate: int) -> None:
+        self._room = room
+        self._identity = identity
+        self._rate = sample_rate
+        self._chunks: collections.deque[tuple[float, PCM]] = collections.deque()
+        self._kept = 0
+        self._task: asyncio.Task[None] | None = None
+        self.last_audio_at: float | None = None
+        self.last_frame_at: float | None = None
+        room.on("track_subscribed", self._on_track_subscribed)
+        participant = room.remote_participants.get(identity)
+        if participant is not None:
+            for publication in participant.track_publications.values():
+                if publication.track is not None:
+                    self._on_track_subscribed(publication.track, publication, participant)
+
+    def _on_track_subscribed(
+        self, track: rtc.Track, _: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        if participant.identity != self._identity or track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        if self._task is None:
+            self._task = asyncio.create_task(self._read(track), name="avatarkit.playback")
+
+    async def _read(self, track: rtc.Track) -> None:
+        stream = rtc.AudioStream.from_track(track=track, sample_rate=self._rate, num_channels=1)
+        try:
+            async for event in stream:
+                pcm = np.frombuffer(bytes(event.frame.data), dtype=np.int16).copy()
+                now = self.last_frame_at = time.monotonic()
+                self._chunks.append((now, pcm))
+                self._kept += pcm.size
+                if pcm.size and np.abs(pcm.astype(np.int32)).max() > SILENCE:
+                    self.last_audio_at = now
+                while self._kept - self._chunks[0][1].size >= KEEP_SECONDS * self._rate:
+                    self._kept -= self._chunks.popleft()[1].size
+        except Exception:
+            logger.debug("stopped tracking the avatar's audio", exc_info=True)
+        finally:
+            await stream.aclose()
+
+    async def settle(self, *, quiet: float = 0.04, limit: float = 0.3) -> None:
+        """Wait until the avatar's audio has stopped arriving (``quiet`` seconds without a
+        frame), at most ``limit`` seconds: what was in flight when it left still counts."""
+        deadline = time.monotonic() + limit
+        while (now := time.monotonic()) < deadline:
+            if self.last_frame_at is None or now - self.last_frame_at >= quiet:
+                return
+            await asyncio.sleep(quiet / 4)
+
+    def heard(self, sent: PCM, since: float | None) -> int | None:
+        """How many samples of ``sent`` the avatar played, if its audio says so.
+
+        Only audio received after ``since`` (monotonic time the utterance was first sent)
+        counts; 0 if the avatar published nothing but silence since then.
+        """
+        chunks = [pcm for at, pcm in self._chunks if since is None or at >= since]
+        if not chunks:
+            return 0 if self._task is not None else None
+        audio = np.concatenate(chunks)
+        loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > SILENCE)
+        if loud.size == 0:
+            return 0
+        end = int(loud[-1]) + 1
+        return locate(sent, audio[max(0, end - int(WINDOW_SECONDS * self._rate)) : end])
+
+    async def aclose(self) -> None:
+        self._room.off("track_subscribed", self._on_track_subscribed)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,315 @@
+"""The one audio output the AgentSession keeps while avatarkit is attached.
+
+An avatar can go away mid-utterance (a provider's runtime cap, a crash, a renewal), and the
+AgentSession cannot be told to resend what it already handed over. So the relay keeps the
+current utterance (segment) as captured, and forwards it to a *sink*: an avatar's output, or
+the room's own audio. :meth:`AudioRelay.switch` moves to another sink from a given position in
+the segment, so whatever the user did not hear yet is played by the next sink, and nothing that
+was heard is played again. Before the first sink arrives the relay holds the audio.
+
+Playback events reach the AgentSession exactly once per segment, in segment coordinates,
+whatever sinks the segment went through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from livekit import rtc
+from livekit.agents.voice.io import (
+    AudioOutput,
+    AudioOutputCapabilities,
+    PlaybackFinishedEvent,
+    PlaybackStartedEvent,
+)
+
+from .log import logger
+
+
+class AudioRelay(AudioOutput):
+    """An ``AudioOutput`` whose destination can change mid-utterance without losing audio."""
+
+    def __init__(self, *, sample_rate: int, num_channels: int = 1) -> None:
+        super().__init__(
+            label="avatarkit",
+            capabilities=AudioOutputCapabilities(pause=False),
+            sample_rate=sample_rate,
+        )
+        self._rate = sample_rate
+        self._channels = num_channels
+        self._sink: AudioOutput | None = None
+        self._sink_is_room = False
+        self._pump: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._resampler: rtc.AudioResampler | None = None
+        self._tail_task: asyncio.Task[None] | None = None
+        # the current segment, in samples per channel from its start
+        self._frames: list[rtc.AudioFrame] = []
+        self._ends: list[int] = []
+        self._captured = 0
+        self._capturing = False
+        self._flushed = False  # the agent finished the segment (flush or clear)
+        self._open = False  # captured and not yet reported finished
+        self._base = 0  # where the current sink's part of the segment starts
+        self._sent = 0  # how far the current sink got
+        self._sink_flushed = False
+        self._started_reported = False
+        self.segment_id = 0
+        self.sent_at: float | None = None
+        """When the current sink was first handed audio of this segment."""
+        self.room_seconds = 0.0
+        """Seconds of agent audio handed to the room's own audio (no avatar)."""
+        self.on_flushed: Callable[[int, float], None] | None = None
+        """Called with (segment id, seconds of audio the current sink still has to play)
+        once a segment is complete and handed over; a supervisor arms its ack timer with it."""
+
+    # -- what the supervisor sees ----------------------------------------------------------
+
+    @property
+    def sink(self) -> AudioOutput | None:
+        return self._sink
+
+    @property
+    def busy(self) -> bool:
+        """A segment is being captured or played (not at an utterance boundary)."""
+        return self._open
+
+    async def wait_idle(self) -> None:
+        """Wait for an utterance boundary."""
+        await self._idle.wait()
+
+    @property
+    def base(self) -> int:
+        return self._base
+
+    @property
+    def sent(self) -> int:
+        return self._sent
+
+    def segment_pcm(self) -> np.ndarray[Any, np.dtype[np.int16]]:
+        """The current segment's samples (first channel), as captured so far."""
+        if not self._frames:
+            return np.zeros(0, dtype=np.int16)
+        pcm = np.concatenate(
+            [np.frombuffer(bytes(f.data), dtype=np.int16)[:: f.num_channels] for f in self._frames]
+        )
+        return pcm
+
+    def switch(
+        self, sink: AudioOutput | None, *, heard: int | None = None, room: bool = False
+    ) -> None:
+        """Send the rest of the current segment, from sample ``heard`` (default: where the
+        current sink started), and everything after it, to ``sink``; ``None`` holds the audio.
+
+        The old sink is abandoned: its later events are ignored. Clear it first if it is
+        still playing.
+        """
+        if sink is self._sink:
+            return
+        old = self._sink
+        if old is not None:
+            old.off("playback_finished", self._on_sink_finished)
+            old.off("playback_started", self._on_sink_started)
+        if self._pump is not None:
+            self._pump.cancel()  # it may be waiting on the old sink
+            self._pump = None
+        self._sink = sink
+        self._sink_is_room = room
+        self._resampler = None
+        start = self._base if heard is None else min(max(heard, 0), self._captured)
+        self._base = self._sent = start
+        self._sink_flushed = False
+        self.sent_at = None
+        if sink is None:
+            return
+        sink.on("playback_finished", self._on_sink_finished)
+        sink.on("playback_started", self._on_sink_started)
+        if self._open and self._flushed and start >= self._captured:
+            # everything was heard already: the segment is over
+            self._finish(start, interrupted=False)
+        self._pump = asyncio.create_task(self._run_pump(sink), name="avatarkit.relay")
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        """Detach from the sink. An utterance still open ends as interrupted where the sink
+        got to, so that nothing above waits for a playback that will not be reported."""
+        if self._open:
+            self._finish(self._sent, interrupted=True)
+        if self._sink is not None:
+            self._sink.off("playback_finished", self._on_sink_finished)
+            self._sink.off("playback_started", self._on_sink_started)
+            self._sink = None
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+            self._pump = None
+
+    # -- AudioOutput ----------------------------------------------------------------------
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        if not self._capturing:
+            self._begin_segment()
+        n = frame.samples_per_channel
+        self._frames.append(frame)
+        self._captured += n
+        self._ends.append(self._captured)
+        self._wake.set()
+
+    def flush(self) -> None:
+        super().flush()
+        if not self._capturing:
+            return
+        self._capturing = False
+        self._flushed = True
+        self._wake.set()
+
+    def clear_buffer(self) -> None:
+        if not self._open:
+            return
+        # what was not handed to a sink yet is dropped, as the user asked
+        self._truncate(self._sent)
+        self._capturing = False
+        self._flushed = True
+        sink = self._sink
+        if sink is None or self._sent == self._base:
+            self._finish(self._base, interrupted=True)
+            return
+        if not self._sink_flushed:
+            self._flush_sink(sink)
+        sink.clear_buffer()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _begin_segment(self) -> None:
+        self._frames.clear()
+        self._ends.clear()
+        self._captured = self._base = self._sent = 0
+        self._capturing = self._open = True
+        self._flushed = self._sink_flushed = self._started_reported = False
+        self._idle.clear()
+        self.segment_id += 1
+        self.sent_at = None
+        self._resampler = None
+
+    def _truncate(self, end: int) -> None:
+        i = bisect.bisect_left(self._ends, end)
+        if i < len(self._frames):
+            start = self._ends[i - 1] if i else 0
+            keep = end - start
+            self._frames[i + 1 :] = []
+            self._ends[i + 1 :] = []
+            if keep:
+                self._frames[i] = _slice(self._frames[i], 0, keep)
+                self._ends[i] = end
+            else:
+                del self._frames[i]
+                del self._ends[i]
+        self._captured = end
+
+    def _frame_at(self, pos: int) -> rtc.AudioFrame:
+        i = bisect.bisect_right(self._ends, pos)
+        start = self._ends[i - 1] if i else 0
+        frame = self._frames[i]
+        if pos == start:
+            return frame
+        return _slice(frame, pos - start, frame.samples_per_channel)
+
+    async def _run_pump(self, sink: AudioOutput) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._sink is sink and self._open and self._sent < self._captured:
+                    frame = self._frame_at(self._sent)
+                    if self.sent_at is None:
+                        self.sent_at = time.monotonic()
+                    await self._deliver(sink, frame)
+                    if self._sink is not sink:
+                        return
+                    self._sent += frame.samples_per_channel
+                    if self._sink_is_room:
+                        self.room_seconds += frame.duration
+                if (
+                    self._sink is sink
+                    and self._open
+                    and self._flushed
+                    and not self._sink_flushed
+                    and self._sent >= self._captured
+                ):
+                    if self._sent == self._base:
+                        self._finish(self._base, interrupted=False)
+                    else:
+                        self._flush_sink(sink)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            # a broken sink must not take the agent's audio with it: the supervisor treats an
+            # unacknowledged segment as a lost avatar and moves on
+            logger.exception("audio sink failed")
+
+    async def _deliver(self, sink: AudioOutput, frame: rtc.AudioFrame) -> None:
+        rate = sink.sample_rate
+        if rate is None or rate == frame.sample_rate:
+            await sink.capture_frame(frame)
+            return
+        if self._resampler is None:
+            self._resampler = rtc.AudioResampler(
+                frame.sample_rate, rate, num_channels=frame.num_channels
+            )
+        for out in self._resampler.push(frame):
+            await sink.capture_frame(out)
+
+    def _flush_sink(self, sink: AudioOutput) -> None:
+        self._sink_flushed = True
+        if self._resampler is not None:
+            tail = self._resampler.flush()
+            self._resampler = None
+            if tail:
+                # rare (a sink at another rate); the tail is under one resampler block
+                self._tail_task = asyncio.create_task(self._capture_then_flush(sink, tail))
+                return
+        sink.flush()
+        if self.on_flushed is not None:
+            remaining = (self._sent - self._base) / self._rate
+            if self.sent_at is not None:
+                remaining -= time.monotonic() - self.sent_at
+            self.on_flushed(self.segment_id, max(remaining, 0.0))
+
+    async def _capture_then_flush(self, sink: AudioOutput, frames: list[rtc.AudioFrame]) -> None:
+        for f in frames:
+            await sink.capture_frame(f)
+        if self._sink is sink:
+            sink.flush()
+
+    def _on_sink_started(self, ev: PlaybackStartedEvent) -> None:
+        if self._open and not self._started_reported:
+            self._started_reported = True
+            self.on_playback_started(created_at=ev.created_at)
+
+    def _on_sink_finished(self, ev: PlaybackFinishedEvent) -> None:
+        if not self._open:
+            return
+        played = round(ev.playback_position * self._rate)
+        self._finish(self._base + played, interrupted=ev.interrupted)
+
+    def _finish(self, position: int, *, interrupted: bool) -> None:
+        self._open = self._capturing = False
+        self._frames.clear()
+        self._ends.clear()
+        self._captured = self._base = self._sent = 0
+        self._idle.set()
+        self.on_playback_finished(playback_position=position / self._rate, interrupted=interrupted)
+
+
+def _slice(frame: rtc.AudioFrame, start: int, end: int) -> rtc.AudioFrame:
+    ch = frame.num_channels
+    data = np.frombuffer(bytes(frame.data), dtype=np.int16)[start * ch : end * ch]
+    return rtc.AudioFrame(data.tobytes(), frame.sample_rate, ch, end - start)
