@@ -36,6 +36,7 @@ from .registry import (
 from .secret import Secret
 
 if TYPE_CHECKING:
+    from .events import AvatarkitMetrics, AvatarStateChanged
     from .http import HttpClient, ProviderAPIError, ProviderConnectionError, ProviderTimeoutError
     from .session import AvatarkitSession
 
@@ -44,7 +45,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AvatarClosedError",
     "AvatarProvider",
+    "AvatarStateChanged",
     "AvatarkitError",
+    "AvatarkitMetrics",
     "AvatarkitSession",
     "ConfigurationError",
     "CreateRequest",
@@ -71,6 +74,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AvatarStateChanged": ".events",
+    "AvatarkitMetrics": ".events",
     "AvatarkitSession": ".session",
     "HttpClient": ".http",
     "ProviderAPIError": ".http",

@@ -35,6 +35,20 @@ def _check_conn_options(_: object, __: attrs.Attribute[Any], value: Any) -> None
         )
 
 
+def _check_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+    ):
+        raise ConfigurationError(
+            f"{attribute.name} must be a positive number of seconds, got {value!r}"
+        )
+
+
+def _check_on_loss(_: object, __: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("renew", "audio_only"):
+        raise ConfigurationError(f"on_loss must be 'renew' or 'audio_only', got {value!r}")
+
+
 def _check_url(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None:
         check_livekit_url(value)
@@ -60,6 +74,19 @@ class CoreOptions:
     """Signs the avatar's token, else start()'s argument, else LIVEKIT_API_SECRET."""
     http_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
     """An aiohttp session to use (default: the job's, else avatarkit's own)."""
+    join_timeout: float = attrs.field(default=20.0, validator=_check_positive)
+    """Seconds for the avatar to be created and join with video; then the next provider is
+    tried, or the agent speaks without an avatar. The agent's audio waits at most this long."""
+    renew_after: float | None = attrs.field(default=None, validator=_check_positive)
+    """Seconds after which a remote session is replaced by a fresh one (default: ahead of the
+    provider's runtime cap; never if it has none)."""
+    on_loss: str = attrs.field(default="renew", validator=_check_on_loss)
+    """After an unplanned loss: ``renew`` the avatar, or stay ``audio_only``."""
+    ack_timeout: float = attrs.field(default=3.0, validator=_check_positive)
+    """Seconds past an utterance's end without ``lk.playback_finished`` before the avatar is
+    considered lost."""
+    fallback: Any = attrs.field(default=None, repr=False)
+    """Another ``avatarkit.get(...)`` avatar to fail over to (it may have its own fallback)."""
 
 
 CORE_OPTIONS = tuple(f.name for f in attrs.fields(CoreOptions))

@@ -36,6 +36,9 @@ EndReason = Literal[
     "room_disconnected",  # the room went away under the avatar
     "start_failed",  # start() raised after the remote session was created
     "start_cancelled",  # start() was cancelled after the remote session was created
+    "join_timeout",  # the avatar did not join (with video) in time
+    "renewed",  # a newer session took over before this one's runtime cap
+    "avatar_lost",  # the avatar left, failed or stopped playing; the core moved on
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from livekit.agents import Agent, AgentSession, APIConnectOptions
+from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
 
 import avatarkit
 from avatarkit import ProviderSpec
@@ -123,3 +124,11 @@ def local_avatar(livekit: MemoryLiveKit, **options: Any) -> avatarkit.AvatarkitS
         conn_options=FAST,
         **options,
     )
+
+
+def assert_room_audio(session: AgentSession[Any]) -> None:
+    """The agent speaks through its own track in the room (livekit's room audio output),
+    as it would with no avatar at all."""
+    output = session.output.audio
+    assert isinstance(output, _ParticipantAudioOutput), output
+    assert output._room.isconnected()

@@ -23,7 +23,7 @@ from avatarkit_runway.emulator.sessions import Session, SessionStatus
 from avatarkit_runway.provider import RunwayProvider
 
 from .audio import stream, tone_frames
-from .conftest import end_calls, make_runway_avatar, small_video, start_agent
+from .conftest import assert_room_audio, end_calls, make_runway_avatar, small_video, start_agent
 
 Avatar = Callable[..., AvatarkitSession]
 
@@ -220,7 +220,7 @@ async def test_5xx_on_every_create_surfaces_the_status_and_creates_nothing(
     assert [r.status for r in runway.server.requests_for("create")] == [503, 503, 503]
     assert runway.server.sessions == {}
     assert avatar.remote_session is None and avatar.end_outcome == "not_created"
-    assert agent_session.output.audio is None
+    assert_room_audio(agent_session)
     await bounded_close(avatar)
     assert runway.server.active_sessions() == []
 
@@ -278,7 +278,7 @@ async def test_a_dropped_connection_on_create_is_not_resent(
     assert [r.status for r in runway.server.requests_for("create")] == [None]
     assert runway.server.sessions == {}  # this double dropped it unprocessed
     assert avatar.end_outcome == "not_created"
-    assert agent_session.output.audio is None
+    assert_room_audio(agent_session)
     await bounded_close(avatar)
     assert runway.server.active_sessions() == []
 
@@ -312,7 +312,7 @@ async def test_a_create_slower_than_the_timeout_raises_provider_timeout(
         await avatar.start(agent_session, room=agent_room)
     assert time.monotonic() - began < 1.5  # it gave up before the late answer
     assert avatar.remote_session is None and avatar.end_outcome == "not_created"
-    assert agent_session.output.audio is None
+    assert_room_audio(agent_session)
     await bounded_close(avatar)
     assert runway.server.requests_for("delete") == []  # it had no id to cancel
 

@@ -17,13 +17,14 @@ from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
 import avatarkit
 from avatarkit import AvatarClosedError, AvatarkitSession
 from avatarkit.http import ProviderAPIError
+from avatarkit.relay import AudioRelay
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
 from avatarkit_runway.emulator.emulator import RunwayEmulator
 from avatarkit_runway.emulator.sessions import SessionStatus
 from avatarkit_runway.provider import RunwayProvider
 
 from .audio import stream, tone_frames
-from .conftest import end_calls, start_agent
+from .conftest import assert_room_audio, end_calls, start_agent
 
 Avatar = Callable[..., AvatarkitSession]
 
@@ -126,7 +127,7 @@ async def test_an_account_rejecting_the_legacy_key_gets_runways_message(
         await avatar.start(agent_session, room=agent_room)
     assert err.value.status_code == 400
     assert len(runway.server.requests_for("create")) == 1  # a 400 is not retried
-    assert agent_session.output.audio is None  # the route is untouched: room audio still works
+    assert_room_audio(agent_session)  # the agent is still audible through the room
     with pytest.raises(AvatarClosedError):
         await avatar.wait_for_join(timeout=1)
 
@@ -226,7 +227,7 @@ async def test_a_start_cancelled_during_create_still_cancels_what_it_created(
     assert runway.server.active_sessions() == []
     assert [s.status for s in runway.server.sessions.values()] == [SessionStatus.CANCELLED]
     assert avatar.end_outcome == "forced"
-    assert agent_session.output.audio is None
+    assert_room_audio(agent_session)
 
 
 async def test_aclose_while_starting_ends_the_session_and_fails_start(
@@ -244,7 +245,7 @@ async def test_aclose_while_starting_ends_the_session_and_fails_start(
         await task
     assert runway.server.active_sessions() == []
     assert len(runway.server.sessions) == 1
-    assert agent_session.output.audio is None
+    assert_room_audio(agent_session)
 
 
 async def test_a_failing_start_leaves_the_agent_audible(
@@ -259,7 +260,7 @@ async def test_a_failing_start_leaves_the_agent_audible(
         await avatar.start(agent_session, room=agent_room)
     assert len(runway.server.requests_for("create")) == 3  # FAST: max_retry=2
     assert runway.server.sessions == {}
-    assert agent_session.output.audio is None
+    assert_room_audio(agent_session)
     assert avatar.end_outcome == "not_created"
 
 
@@ -307,7 +308,9 @@ async def test_close_restores_the_audio_route_it_replaced(
     agent_session.output.audio = speaker
     avatar = runway_avatar()
     await avatar.start(agent_session, room=agent_room)
-    assert isinstance(agent_session.output.audio, DataStreamAudioOutput)
+    await avatar.wait_for_join(timeout=5)
+    relay = agent_session.output.audio
+    assert isinstance(relay, AudioRelay) and isinstance(relay.sink, DataStreamAudioOutput)
     await avatar.aclose()
     assert agent_session.output.audio is speaker
     handlers = DataStreamAudioOutput._playback_finished_handlers

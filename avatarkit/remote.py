@@ -1,0 +1,229 @@
+"""One remote avatar session, from create to end: what the core does for each one it makes.
+
+An :class:`~avatarkit.AvatarkitSession` may make several over its life (renewals, recovery
+after a loss, failover to another provider); each is a :class:`RemoteAvatar` with its own
+participant identity and token, watched for loss and ended exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import utils
+from livekit.agents.voice.io import AudioOutput
+
+from .log import logger
+from .playback import PlaybackTracker
+from .provider import (
+    AvatarProvider,
+    CreateRequest,
+    EndReason,
+    EndRequest,
+    RemoteSession,
+    StreamRequest,
+)
+from .streaming import RoomAudioOutput
+
+STATUS_INTERVAL = 10.0
+
+
+class AvatarLost(Exception):
+    """A remote avatar left, failed, or stopped playing."""
+
+
+class RemoteAvatar:
+    """A remote avatar: created, joined, watched for loss, ended exactly once."""
+
+    def __init__(
+        self,
+        provider: AvatarProvider[Any],
+        request: CreateRequest,
+        *,
+        on_lost: Callable[[RemoteAvatar, str], None],
+    ) -> None:
+        self.provider = provider
+        self.request = request
+        self.identity = request.avatar_identity
+        self.room = request.room
+        self.remote: RemoteSession | None = None
+        self.output: AudioOutput | None = None
+        self.tracker: PlaybackTracker | None = None
+        self.end_outcome: str | None = None
+        self.lost_reason: str | None = None
+        self.lost_at: float | None = None
+        self.started_at = time.monotonic()
+        self.created_at: float | None = None
+        self.joined_at: float | None = None
+        self.first_frame_at: float | None = None
+        self._on_lost = on_lost
+        self._create_task: asyncio.Task[RemoteSession] | None = None
+        self._end_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watching_video = False
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+    @property
+    def session_id(self) -> str | None:
+        return self.remote.id if self.remote is not None else None
+
+    @property
+    def ended(self) -> bool:
+        return self._end_task is not None
+
+    async def create(self) -> RemoteSession:
+        """Create the remote session. Shielded: a cancelled caller still learns its id, so
+        that :meth:`end` can end it."""
+        self._create_task = asyncio.create_task(
+            self.provider.create(self.request), name=f"avatarkit.{self.name}.create"
+        )
+        self.remote = await asyncio.shield(self._create_task)
+        self.created_at = time.monotonic()
+        logger.info(
+            "avatar session created", extra={"provider": self.name, "session_id": self.remote.id}
+        )
+        return self.remote
+
+    async def join(self) -> None:
+        """Wait until the avatar is in the room with a video track, then watch it."""
+        room, identity = self.room, self.identity
+        self.tracker = PlaybackTracker(room, identity, self.provider.sample_rate)
+        room.on("participant_disconnected", self._on_participant_disconnected)
+        room.on("track_subscribed", self._on_track_subscribed)
+        await utils.wait_for_participant(room=room, identity=identity)
+        await utils.wait_for_track_publication(
+            room=room, identity=identity, kind=rtc.TrackKind.KIND_VIDEO
+        )
+        self.joined_at = time.monotonic()
+        for publication in room.remote_participants[identity].track_publications.values():
+            if publication.track is not None:
+                self._on_track_subscribed(publication.track, publication, None)
+        assert self.remote is not None
+        self.output = self.provider.stream(
+            StreamRequest(room=room, remote=self.remote, avatar_identity=identity)
+        )
+        if self.provider.status.__func__ is not AvatarProvider.status:  # type: ignore[attr-defined]
+            self._spawn(self._poll_status())
+
+    def lose(self, reason: str) -> None:
+        """Declare this avatar lost (once); the supervisor moves the audio away from it."""
+        if self.lost_reason is None and not self.ended:
+            self.lost_reason = reason
+            logger.warning(
+                "avatar lost: %s",
+                reason,
+                extra={"provider": self.name, "session_id": self.session_id},
+            )
+            self._on_lost(self, reason)
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self.identity and self.joined_at is not None:
+            self.lose("the avatar left the room")
+
+    def _on_track_subscribed(self, track: rtc.Track, _: Any, participant: Any) -> None:
+        if participant is not None and participant.identity != self.identity:
+            return
+        if track.kind == rtc.TrackKind.KIND_VIDEO and not self._watching_video:
+            self._watching_video = True
+            self._spawn(self._first_frame(track))
+
+    async def _first_frame(self, track: rtc.Track) -> None:
+        stream = rtc.VideoStream.from_track(track=track)
+        try:
+            async for _ in stream:
+                self.first_frame_at = time.monotonic()
+                break
+        finally:
+            await stream.aclose()
+
+    async def _poll_status(self) -> None:
+        assert self.remote is not None
+        while not self.ended:
+            await asyncio.sleep(STATUS_INTERVAL)
+            try:
+                status = await self.provider.status(self.remote)
+            except Exception as exc:
+                logger.debug("status check failed: %r", exc)
+                continue
+            if status is not None and not status.active:
+                self.lose(
+                    f"the session is {status.status}"
+                    + (f": {status.detail}" if status.detail else "")
+                )
+                return
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def end(self, reason: EndReason) -> asyncio.Task[None]:
+        """End the remote session, exactly once whoever asks and however often."""
+        if self._end_task is None:
+            self._end_task = asyncio.create_task(
+                self._end(reason), name=f"avatarkit.{self.name}.end"
+            )
+        return self._end_task
+
+    async def _end(self, reason: EndReason) -> None:
+        self.room.off("participant_disconnected", self._on_participant_disconnected)
+        self.room.off("track_subscribed", self._on_track_subscribed)
+        for task in list(self._tasks):
+            task.cancel()
+        if isinstance(self.output, RoomAudioOutput):
+            self.output.retire()
+        if self.tracker is not None:
+            await self.tracker.aclose()
+        remote = self.remote
+        if remote is None and self._create_task is not None:
+            try:
+                remote = await asyncio.shield(self._create_task)
+            except asyncio.CancelledError:
+                if not self._create_task.cancelled():
+                    raise  # this end task itself is being cancelled
+                remote = None
+            except Exception:
+                remote = None  # the create failed: nothing was created that we know of
+        if remote is None:
+            self.end_outcome = "not_created"
+            return
+
+        room = self.room
+        extra = {"provider": self.name, "session_id": remote.id, "reason": reason}
+        graceful = room.isconnected() and self.identity in room.remote_participants
+        if graceful:
+            try:
+                await asyncio.wait_for(
+                    self.provider.end(
+                        remote, EndRequest(reason, True, room, avatar_identity=self.identity)
+                    ),
+                    self.provider.http.conn_options.timeout,
+                )
+                self.end_outcome = "graceful"
+                logger.info("avatar session ended", extra={**extra, "outcome": "graceful"})
+                return
+            except Exception as exc:
+                logger.warning(
+                    "graceful end failed (%r); ending the session through the API", exc, extra=extra
+                )
+        try:
+            await self.provider.end(
+                remote, EndRequest(reason, False, None, avatar_identity=self.identity)
+            )
+            self.end_outcome = "forced"
+            logger.info("avatar session ended", extra={**extra, "outcome": "forced"})
+        except Exception as exc:
+            self.end_outcome = "failed"
+            logger.error(
+                "could not end the remote avatar session (%r); it may bill until it times out",
+                exc,
+                extra=extra,
+            )
