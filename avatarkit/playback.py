@@ -22,7 +22,7 @@ from .log import logger
 PCM = np.ndarray[Any, np.dtype[np.int16]]
 
 KEEP_SECONDS = 3.0
-WINDOW_SECONDS = 0.2
+WINDOWS = (0.2, 0.1, 0.05, 0.025)  # seconds of the avatar's last audio matched, longest first
 SILENCE = 64  # int16 peak below which a stretch counts as silence
 MATCH = 0.8  # normalised correlation that counts as "this is that audio"
 
@@ -96,12 +96,15 @@ class PlaybackTracker:
         finally:
             await stream.aclose()
 
-    async def settle(self, *, quiet: float = 0.04, limit: float = 0.3) -> None:
-        """Wait until the avatar's audio has stopped arriving (``quiet`` seconds without a
-        frame), at most ``limit`` seconds: what was in flight when it left still counts."""
-        deadline = time.monotonic() + limit
+    async def settle(self, *, quiet: float = 0.08, limit: float = 0.3) -> None:
+        """Wait until the avatar's speech has stopped arriving: ``quiet`` seconds with no
+        audible frame (counted from this call at the earliest), at most ``limit`` seconds.
+        What was in flight when it left still counts; silent frames do not, since a track may
+        carry them after its speaker left."""
+        start = time.monotonic()
+        deadline = start + limit
         while (now := time.monotonic()) < deadline:
-            if self.last_frame_at is None or now - self.last_frame_at >= quiet:
+            if now - max(self.last_audio_at or start, start) >= quiet:
                 return
             await asyncio.sleep(quiet / 4)
 
@@ -109,7 +112,8 @@ class PlaybackTracker:
         """How many samples of ``sent`` the avatar played, if its audio says so.
 
         Only audio received after ``since`` (monotonic time the utterance was first sent)
-        counts; 0 if the avatar published nothing but silence since then.
+        counts; 0 if the avatar published nothing but silence since then; None if what it
+        published is not found in ``sent`` (or nothing is known of its audio).
         """
         chunks = [pcm for at, pcm in self._chunks if since is None or at >= since]
         if not chunks:
@@ -118,8 +122,19 @@ class PlaybackTracker:
         loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > SILENCE)
         if loud.size == 0:
             return 0
-        end = int(loud[-1]) + 1
-        return locate(sent, audio[max(0, end - int(WINDOW_SECONDS * self._rate)) : end])
+        end, first = int(loud[-1]) + 1, int(loud[0])
+        # The window must hold this utterance only: right after an utterance starts, the
+        # avatar may still be playing the end of the previous one. Shorter windows reach
+        # less far back; silence before the first loud sample is the avatar idling.
+        for seconds in WINDOWS:
+            found = locate(sent, audio[max(first, end - int(seconds * self._rate)) : end])
+            if found is not None:
+                # quiet samples it played after its last loud one were heard too
+                after, rest = audio[end:], sent[found:]
+                n = min(after.size, rest.size)
+                differs = np.flatnonzero(after[:n] != rest[:n])
+                return found + (int(differs[0]) if differs.size else n)
+        return None
 
     async def aclose(self) -> None:
         self._room.off("track_subscribed", self._on_track_subscribed)

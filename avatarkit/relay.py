@@ -44,6 +44,7 @@ class AudioRelay(AudioOutput):
         self._channels = num_channels
         self._sink: AudioOutput | None = None
         self._sink_is_room = False
+        self._closed = False
         self._pump: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -111,7 +112,7 @@ class AudioRelay(AudioOutput):
         The old sink is abandoned: its later events are ignored. Clear it first if it is
         still playing.
         """
-        if sink is self._sink:
+        if sink is self._sink or self._closed:
             return
         old = self._sink
         if old is not None:
@@ -140,6 +141,7 @@ class AudioRelay(AudioOutput):
     async def aclose(self) -> None:
         """Detach from the sink. An utterance still open ends as interrupted where the sink
         got to, so that nothing above waits for a playback that will not be reported."""
+        self._closed = True
         if self._open:
             self._finish(self._sent, interrupted=True)
         if self._sink is not None:
@@ -155,6 +157,8 @@ class AudioRelay(AudioOutput):
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         await super().capture_frame(frame)
+        if self._closed:
+            return  # a speech that began before close(); flush() reports it so nobody waits
         if not self._capturing:
             self._begin_segment()
         n = frame.samples_per_channel
@@ -165,6 +169,10 @@ class AudioRelay(AudioOutput):
 
     def flush(self) -> None:
         super().flush()
+        if self._closed:
+            if self._pending_playback_count:
+                self.on_playback_finished(playback_position=0.0, interrupted=True)
+            return
         if not self._capturing:
             return
         self._capturing = False

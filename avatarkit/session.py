@@ -480,6 +480,9 @@ class AvatarkitSession(AvatarSession[Any]):
                 return
             lost_at = time.monotonic()
             heard = await self._detach(remote)
+            if self._closing:  # aclose() ends the utterance; nothing to move it to
+                remote.end("avatar_lost")
+                return
             standby = self._standby
             if standby is not None and standby.lost_reason is None and standby.output is not None:
                 relay.switch(standby.output, heard=heard)
@@ -502,14 +505,15 @@ class AvatarkitSession(AvatarSession[Any]):
             # still there (frozen, or slow to acknowledge): make it stop talking, so that
             # what it played is final when we measure it
             remote.output.clear_buffer()
-        measured = None
-        if remote.tracker is not None:
-            await remote.tracker.settle()  # its last audio may still be on its way to us
-            measured = remote.tracker.heard(pcm, sent_at)
-        if measured is None:
+        tracker = remote.tracker
+        if tracker is None or tracker.last_frame_at is None:
+            # nothing known of its audio: estimate from the clock
             elapsed = 0.0 if sent_at is None else time.monotonic() - sent_at
-            measured = lo + int(elapsed * remote.provider.sample_rate)
-        return min(max(measured, lo), hi)
+            return min(lo + int(elapsed * remote.provider.sample_rate), hi)
+        await tracker.settle()  # its last audio may still be on its way to us
+        measured = tracker.heard(pcm, sent_at)
+        # unrecognisable audio: repeating some of the utterance beats dropping some
+        return lo if measured is None else min(max(measured, lo), hi)
 
     def _on_segment_flushed(self, segment: int, remaining: float) -> None:
         relay, remote = self._relay, self._active
