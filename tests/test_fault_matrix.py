@@ -25,12 +25,11 @@ from typing import Any
 import attrs
 from livekit.agents import AgentSession
 
-import avatarkit
 from avatarkit.testing import MemoryLiveKit
 from avatarkit_runway.emulator.emulator import RunwayEmulator
 
 from .audio import Ledger, noise, stream
-from .conftest import FAST, local_avatar, small_video, start_agent
+from .conftest import local_avatar, make_runway_avatar, small_video, start_agent
 
 RUNS = 204  # 17 per fault
 LANES = 2  # runs in parallel, each lane with its own emulator (its fault queues are global)
@@ -87,26 +86,12 @@ async def one_run(livekit: MemoryLiveKit, rw: RunwayEmulator, plan: Plan) -> Non
     user = await livekit.join(name, "user-1", kind="standard")
     ledger = Ledger(user)
     session: AgentSession[Any] = AgentSession()
-    options: dict[str, Any] = {
-        "join_timeout": 1.5,
-        "ack_timeout": 1.0,
-        "on_loss": plan.on_loss,
-        "conn_options": FAST,
-    }
+    options: dict[str, Any] = {"join_timeout": 1.5, "ack_timeout": 1.0, "on_loss": plan.on_loss}
     if plan.renew:
         options["renew_after"] = 0.6
     if plan.fallback:
         options["fallback"] = local_avatar(livekit)
-    avatar = avatarkit.get(
-        "runway",
-        preset_id="influencer",
-        api_key=rw.api_key,
-        api_url=rw.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        **options,
-    )
+    avatar = make_runway_avatar(rw, livekit, **options)
     fault = plan.fault
     if fault == "create_500":
         rw.faults.next(route="create", status=500, times=None)

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from livekit.agents import AgentSession
 
-import avatarkit
 from avatarkit import AvatarClosedError, AvatarkitSession
 from avatarkit.events import AvatarkitMetrics, AvatarStateChanged
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
@@ -24,7 +23,13 @@ from avatarkit_runway.emulator.emulator import RunwayEmulator
 from avatarkit_runway.emulator.sessions import SessionStatus
 
 from .audio import Ledger, noise, stream
-from .conftest import assert_room_audio, local_avatar, small_video, start_agent
+from .conftest import (
+    assert_room_audio,
+    local_avatar,
+    make_runway_avatar,
+    small_video,
+    start_agent,
+)
 
 Avatar = Callable[..., AvatarkitSession]
 
@@ -161,16 +166,7 @@ async def test_renewal_hands_over_at_an_utterance_boundary_before_the_cap(
     listener: Ledger,
 ) -> None:
     async with RunwayEmulator(provisioning_delay=0.05, runtime_cap=2.5, video=small_video) as rw:
-        avatar = avatarkit.get(
-            "runway",
-            preset_id="influencer",
-            api_key=rw.api_key,
-            api_url=rw.url,
-            livekit_url=livekit.url,
-            livekit_api_key=livekit.api_key,
-            livekit_api_secret=livekit.api_secret,
-            renew_after=1.0,
-        )
+        avatar = make_runway_avatar(rw, livekit, renew_after=1.0)
         events = Recorder(avatar, agent_session)
         await avatar.start(agent_session, room=agent_room)
         await start_agent(agent_session)
@@ -292,15 +288,7 @@ async def test_start_can_return_at_once_and_provision_in_the_background(
     listener: Ledger,
 ) -> None:
     async with RunwayEmulator(provisioning_delay=0.5, video=small_video) as rw:
-        avatar = avatarkit.get(
-            "runway",
-            preset_id="influencer",
-            api_key=rw.api_key,
-            api_url=rw.url,
-            livekit_url=livekit.url,
-            livekit_api_key=livekit.api_key,
-            livekit_api_secret=livekit.api_secret,
-        )
+        avatar = make_runway_avatar(rw, livekit)
         await avatar.start(agent_session, room=agent_room, wait=0)
         assert avatar.remote_session is None  # start() did not wait for the create call
         await start_agent(agent_session)
