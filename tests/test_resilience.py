@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from livekit.agents import AgentSession
+from livekit.agents import Agent, AgentSession
+from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
 
 from avatarkit import AvatarClosedError, AvatarkitSession
 from avatarkit.events import AvatarkitMetrics, AvatarStateChanged
+from avatarkit.session import _sink_proxy
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
 from avatarkit_runway.emulator.emulator import RunwayEmulator
 from avatarkit_runway.emulator.sessions import SessionStatus
@@ -339,3 +341,33 @@ async def test_metrics_reach_the_agent_session(
     await avatar.aclose()
     assert events.names[-1] == "ended"
     assert np.isfinite(joined.join_latency)
+
+
+async def test_with_roomio_the_rescue_uses_its_track_at_its_own_rate(
+    runway_avatar: Avatar,
+    runway: RunwayEmulator,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    listener: Ledger,
+) -> None:
+    # The AgentSession starts first with RoomIO (24 kHz output); the avatar takes over its
+    # tail at 16 kHz. A loss hands the rest to RoomIO's own output, resampled.
+    await agent_session.start(agent=Agent(instructions="test"), room=agent_room)
+    runway.worker_faults.next(leave_after=0.5)
+    avatar = runway_avatar(on_loss="audio_only")
+    await avatar.start(agent_session, room=agent_room)
+    await avatar.wait_for_join(timeout=5)
+    await say(agent_session, listener, 1.5, seed=11)
+    assert avatar.state == "degraded"
+    await asyncio.sleep(0.4)
+    loud = {
+        key.split("/")[0]: sum(int((np.abs(c.astype(np.int32)) > 64).sum()) for c in chunks)
+        for key, chunks in listener.received.items()
+    }
+    # the avatar played the start, the room (resampled, so counted by loudness) the rest
+    assert loud["runway-avatar-agent"] > 0 and loud["agent-1"] > 0
+    assert loud["runway-avatar-agent"] + loud["agent-1"] >= 0.95 * 1.5 * 16000
+    await avatar.aclose()
+    # RoomIO's output is back where it was, below livekit's swap point
+    proxy = _sink_proxy(agent_session.output.audio)
+    assert isinstance(proxy.next_in_chain, _ParticipantAudioOutput)
