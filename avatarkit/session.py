@@ -539,8 +539,6 @@ class AvatarkitSession(AvatarSession[Any]):
         self, state: AvatarState, reason: str, remote: RemoteAvatar | None = None
     ) -> None:
         previous, self._state = self._state, state
-        if previous == state == "ended":
-            return
         provider = remote.name if remote is not None else self.provider
         session_id = remote.session_id if remote is not None else None
         logger.info(
