@@ -64,6 +64,13 @@ class Recorder:
         return [m for m in self.metrics if m.event == event]
 
 
+async def joined(avatar: AvatarkitSession, session: AgentSession[Any], room: MemoryRoom) -> None:
+    """Start the avatar, then the agent, and wait for the avatar's video."""
+    await avatar.start(session, room=room)
+    await start_agent(session)
+    await avatar.wait_for_join(timeout=5)
+
+
 async def say(session: AgentSession[Any], ledger: Ledger, seconds: float, seed: int) -> None:
     """The agent says ``seconds`` of unique noise; returns once it played out (bounded)."""
     handle = session.say(
@@ -106,9 +113,7 @@ async def test_an_avatar_leaving_mid_utterance_hands_the_rest_to_the_room(
     runway.worker_faults.next(leave_after=0.8)
     avatar = runway_avatar(on_loss="audio_only")
     events = Recorder(avatar, agent_session)
-    await avatar.start(agent_session, room=agent_room)
-    await start_agent(agent_session)
-    await avatar.wait_for_join(timeout=5)
+    await joined(avatar, agent_session, agent_room)
 
     await say(agent_session, listener, 2.0, seed=1)  # the avatar leaves 0.8 s in
     owners = by_owner(await heard_exactly_once(listener))
@@ -141,9 +146,7 @@ async def test_after_a_loss_the_avatar_is_renewed(
     runway.worker_faults.next(leave_after=0.5)
     avatar = runway_avatar()  # on_loss="renew" is the default
     events = Recorder(avatar, agent_session)
-    await avatar.start(agent_session, room=agent_room)
-    await start_agent(agent_session)
-    await avatar.wait_for_join(timeout=5)
+    await joined(avatar, agent_session, agent_room)
     await say(agent_session, listener, 1.2, seed=3)
     for _ in range(100):
         if avatar.state == "joined" and len(avatar.remote_avatars) == 2:
@@ -170,9 +173,7 @@ async def test_renewal_hands_over_at_an_utterance_boundary_before_the_cap(
     async with RunwayEmulator(provisioning_delay=0.05, runtime_cap=2.5, video=small_video) as rw:
         avatar = make_runway_avatar(rw, livekit, renew_after=1.0)
         events = Recorder(avatar, agent_session)
-        await avatar.start(agent_session, room=agent_room)
-        await start_agent(agent_session)
-        await avatar.wait_for_join(timeout=5)
+        await joined(avatar, agent_session, agent_room)
         # ~5 s of talk, twice the emulated cap: only renewals keep an avatar speaking
         for i in range(8):
             await say(agent_session, listener, 0.5, seed=10 + i)
@@ -204,9 +205,7 @@ async def test_an_avatar_that_stops_acknowledging_is_treated_as_lost(
 ) -> None:
     runway.worker_faults.next(stall_after=0.3)
     avatar = runway_avatar(on_loss="audio_only", ack_timeout=0.5)
-    await avatar.start(agent_session, room=agent_room)
-    await start_agent(agent_session)
-    await avatar.wait_for_join(timeout=5)
+    await joined(avatar, agent_session, agent_room)
     await say(agent_session, listener, 1.0, seed=5)  # does not hang on the frozen avatar
     owners = by_owner(await heard_exactly_once(listener))
     assert owners.get("agent-1", 0) > 0
@@ -253,9 +252,7 @@ async def test_a_failed_provider_fails_over_to_the_next(
     runway.worker_faults.next(never_join=True)
     avatar = runway_avatar(join_timeout=0.5, fallback=local_avatar(livekit))
     events = Recorder(avatar, agent_session)
-    await avatar.start(agent_session, room=agent_room)
-    await start_agent(agent_session)
-    await avatar.wait_for_join(timeout=5)
+    await joined(avatar, agent_session, agent_room)
     assert avatar.provider == "local"
     assert events.names == ["starting", "failed_over", "starting", "joined"]
     await say(agent_session, listener, 0.5, seed=7)
@@ -330,17 +327,15 @@ async def test_metrics_reach_the_agent_session(
 ) -> None:
     avatar = runway_avatar()
     events = Recorder(avatar, agent_session)
-    await avatar.start(agent_session, room=agent_room)
-    await start_agent(agent_session)
-    await avatar.wait_for_join(timeout=5)
-    (joined,) = events.metric("joined")
-    assert joined in events.on_agent_session  # livekit's metrics_collected, as plugins do
-    assert joined.provider == "runway" and joined.session_id == avatar.remote_session.id  # type: ignore[union-attr]
-    assert joined.join_latency is not None and joined.join_latency > 0
-    assert joined.avatar_joined_time is not None
+    await joined(avatar, agent_session, agent_room)
+    (metric,) = events.metric("joined")
+    assert metric in events.on_agent_session  # livekit's metrics_collected, as plugins do
+    assert metric.provider == "runway" and metric.session_id == avatar.remote_session.id  # type: ignore[union-attr]
+    assert metric.join_latency is not None and metric.join_latency > 0
+    assert metric.avatar_joined_time is not None
     await avatar.aclose()
     assert events.names[-1] == "ended"
-    assert np.isfinite(joined.join_latency)
+    assert np.isfinite(metric.join_latency)
 
 
 async def test_with_roomio_the_rescue_uses_its_track_at_its_own_rate(
