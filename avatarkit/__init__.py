@@ -11,6 +11,7 @@ Importing this package is cheap: livekit-agents and provider code load only when
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarClosedError, AvatarkitError, ConfigurationError, UnknownProviderError
@@ -41,6 +42,18 @@ if TYPE_CHECKING:
     from .session import AvatarkitSession
 
 __version__ = "0.1.0"
+__distribution__ = "avatarkit-livekit"
+"""The distribution this ``avatarkit`` comes from (PyPI's ``avatarkit`` is another project)."""
+
+# PyPI's `avatarkit` (SpatialReal's SDK) installs a top-level `avatarkit` package too; installed
+# beside ours, the two overwrite each other's files. Its modules in our folder say so.
+if os.path.exists(os.path.join(os.path.dirname(__file__), "avatar_session.py")):
+    raise ImportError(
+        f"two packages named 'avatarkit' are installed into {os.path.dirname(__file__)}: "
+        "avatarkit-livekit (LiveKit avatars, this one) and PyPI's 'avatarkit' (SpatialReal's "
+        "SDK), whose files overwrite each other. Run: pip uninstall avatarkit avatarkit-livekit "
+        "&& pip install avatarkit-livekit"
+    )
 
 __all__ = [
     "AvatarClosedError",
@@ -64,6 +77,7 @@ __all__ = [
     "SessionLimits",
     "StreamRequest",
     "UnknownProviderError",
+    "__distribution__",
     "__version__",
     "get",
     "hookimpl",

@@ -1,7 +1,7 @@
 """Joining a LiveKit room as a worker participant, for avatars that run in this process.
 
 ``connect_room(url, token)`` is ``rtc.Room().connect(url, token)`` unless a connector was
-registered for ``url``: that is how an in-memory server (:mod:`avatarkit.testing`) stands in
+registered for ``url``: that is how an in-memory server (:mod:`memory_livekit`) stands in
 for LiveKit without the code that joins knowing about it.
 """
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, median, table
 
-from avatarkit.clips import bundled_utterances
+from avatarkit_cli.clips import bundled_utterances
 
 PAUSE = 1.0  # run_scenario's pause between utterances
 GOAL_OVER = 5.0
@@ -41,7 +41,7 @@ def main() -> None:
                 out = Path(tmp) / f"{provider}-{run}.mp4"
                 started = time.perf_counter()
                 subprocess.run(
-                    [sys.executable, "-m", "avatarkit.cli", "demo", "-p", provider, "-o", str(out)],
+                    [sys.executable, "-m", "avatarkit_cli", "demo", "-p", provider, "-o", str(out)],
                     check=True,
                     capture_output=True,
                     timeout=120,

@@ -4,7 +4,7 @@ Run: ``python bench/bench_fast_start.py`` (``--iterations``, ``--provisioning``)
 
 The Runway emulator on 127.0.0.1 answers the create call at once but takes
 ``--provisioning`` seconds (default 3) before the session is READY and its avatar joins the
-in-memory room. Every start runs inside a real ``JobContext`` (``avatarkit.testing.job``, as
+in-memory room. Every start runs inside a real ``JobContext`` (``memory_livekit.job``, as
 in ``bench_start.py``: the seed plugin needs one) with a new room and a new ``AgentSession``.
 Contenders, one of each per iteration in a rotating order:
 
@@ -47,9 +47,9 @@ from livekit.agents.voice.avatar import DataStreamAudioOutput
 
 import avatarkit
 from avatarkit.rooms import register_connector
-from avatarkit.testing import MemoryLiveKit, MemoryRoom
-from avatarkit.testing.job import job_context
-from avatarkit_runway.emulator.emulator import RunwayEmulator
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
+from memory_livekit import MemoryLiveKit, MemoryRoom
+from memory_livekit.job import job_context
 
 seed_runway: Any
 try:

@@ -29,7 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median, percentile, table
 
 GOAL_MS = 300.0
-HEAVY = ("livekit.agents", "avatarkit_runway.provider", "avatarkit_local.provider")
+HEAVY = (
+    "livekit.agents",
+    "avatarkit_providers.runway.provider",
+    "avatarkit_providers.local.provider",
+)
 CHILD_TIMEOUT = 60.0
 
 # Runs in the child: time the statement, then report the time and the heavy modules loaded.

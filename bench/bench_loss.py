@@ -66,9 +66,9 @@ from livekit.agents.voice.avatar import DataStreamAudioOutput
 import avatarkit
 from avatarkit.events import AvatarkitMetrics
 from avatarkit.rooms import register_connector
-from avatarkit.testing import MemoryLiveKit, MemoryRoom
-from avatarkit.testing.job import job_context
-from avatarkit_runway.emulator.emulator import RunwayEmulator
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
+from memory_livekit import MemoryLiveKit, MemoryRoom
+from memory_livekit.job import job_context
 
 seed_runway: Any
 try:

@@ -60,8 +60,8 @@ from livekit.agents.voice.avatar import DataStreamAudioOutput, DataStreamAudioRe
 import avatarkit
 from avatarkit import streaming
 from avatarkit.rooms import register_connector
-from avatarkit.testing import MemoryLiveKit, MemoryRoom
-from avatarkit_runway.emulator.emulator import RunwayEmulator
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
+from memory_livekit import MemoryLiveKit, MemoryRoom
 
 JOIN_TIMEOUT = 120.0
 CLEANUP_TIMEOUT = 30.0

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from livekit import rtc
 from livekit.agents.voice.avatar import AudioSegmentEnd
 
-from avatarkit_local.video import FaceVideoGenerator
+from avatarkit_providers.local.video import FaceVideoGenerator
 
 SAMPLE_RATE = 16000
 FPS = 30.0

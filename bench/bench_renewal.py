@@ -58,10 +58,10 @@ from livekit.agents import Agent, AgentSession, APIConnectOptions
 import avatarkit
 from avatarkit.events import AvatarkitMetrics, AvatarStateChanged
 from avatarkit.rooms import register_connector
-from avatarkit.testing import MemoryLiveKit
-from avatarkit_local.render import FaceRenderer
-from avatarkit_local.video import FaceVideoGenerator
-from avatarkit_runway.emulator.emulator import RunwayEmulator
+from avatarkit_providers.local.render import FaceRenderer
+from avatarkit_providers.local.video import FaceVideoGenerator
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
+from memory_livekit import MemoryLiveKit
 
 RATE = 16000
 FRAME = RATE // 100  # 10 ms

@@ -47,9 +47,9 @@ from livekit.agents.voice.avatar import DataStreamAudioOutput
 from livekit.plugins import runway as seed_runway
 
 import avatarkit
-from avatarkit.testing import MemoryLiveKit, MemoryRoom
-from avatarkit.testing.job import job_context
-from avatarkit_runway.emulator.api import RunwayAPIServer
+from avatarkit_providers.runway.emulator.api import RunwayAPIServer
+from memory_livekit import MemoryLiveKit, MemoryRoom
+from memory_livekit.job import job_context
 
 GOAL_RATIO = 1.05
 API_KEY = "key_bench_0123456789"

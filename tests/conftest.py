@@ -1,5 +1,6 @@
-"""Shared fixtures: an in-memory LiveKit server, the agent's room, the Runway emulator, and a
-real livekit-agents AgentSession."""
+"""Fixtures: an in-memory LiveKit server, the agent's room, the Runway emulator, a real
+livekit-agents AgentSession, and third-party provider registration. Helpers that tests call
+directly live in :mod:`tests.helpers`."""
 
 from __future__ import annotations
 
@@ -8,17 +9,15 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from livekit.agents import Agent, AgentSession, APIConnectOptions
-from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
+from livekit.agents import AgentSession
 
 import avatarkit
 from avatarkit import ProviderSpec
 from avatarkit.rooms import register_connector
-from avatarkit.testing import MemoryLiveKit, MemoryRoom
-from avatarkit_local.video import FaceVideoGenerator
-from avatarkit_runway.emulator.emulator import RunwayEmulator
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
+from memory_livekit import MemoryLiveKit, MemoryRoom
 
-FAST = APIConnectOptions(max_retry=2, retry_interval=0.05, timeout=2.0)
+from .helpers.avatars import make_runway_avatar, small_video
 
 
 @pytest.fixture
@@ -35,44 +34,19 @@ async def agent_room(livekit: MemoryLiveKit) -> MemoryRoom:
     return await livekit.join("room-1", "agent-1", kind="agent")
 
 
-def small_video() -> FaceVideoGenerator:
-    return FaceVideoGenerator(width=64, height=64, fps=20)
-
-
 @pytest.fixture
 async def runway() -> AsyncIterator[RunwayEmulator]:
     async with RunwayEmulator(provisioning_delay=0.05, video=small_video) as emulator:
         yield emulator
 
 
-def make_runway_avatar(
-    runway: RunwayEmulator, livekit: MemoryLiveKit, **options: Any
-) -> avatarkit.AvatarkitSession:
-    """``avatarkit.get("runway", ...)`` pointed at ``runway`` and the in-memory server."""
-    options.setdefault("preset_id", "influencer")
-    options.setdefault("conn_options", FAST)
-    return avatarkit.get(
-        "runway",
-        api_key=runway.api_key,
-        api_url=runway.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        **options,
-    )
-
-
 @pytest.fixture
 def runway_avatar(
     livekit: MemoryLiveKit, runway: RunwayEmulator
 ) -> Callable[..., avatarkit.AvatarkitSession]:
-    """:func:`make_runway_avatar` bound to the test's emulator and server."""
+    """:func:`~tests.helpers.avatars.make_runway_avatar` bound to the test's emulator and
+    server."""
     return lambda **options: make_runway_avatar(runway, livekit, **options)
-
-
-def end_calls(livekit: MemoryLiveKit, room: str = "room-1") -> list[Any]:
-    """The END_CALL packets sent in ``room``."""
-    return [p for p in livekit.rooms[room].data_packets if b"END_CALL" in p.payload]
 
 
 @pytest.fixture
@@ -80,10 +54,6 @@ async def agent_session() -> AsyncIterator[AgentSession[Any]]:
     session: AgentSession[Any] = AgentSession()
     yield session
     await session.aclose()
-
-
-async def start_agent(session: AgentSession[Any]) -> None:
-    await session.start(agent=Agent(instructions="You are a test agent."))
 
 
 @pytest.fixture
@@ -109,26 +79,3 @@ def third_party() -> Iterator[Callable[[ProviderSpec], None]]:
     for plugin in registered:
         pm.unregister(plugin)
     avatarkit.refresh()
-
-
-def local_avatar(livekit: MemoryLiveKit, **options: Any) -> avatarkit.AvatarkitSession:
-    """``avatarkit.get("local", ...)``, small and fast, joining the in-memory server."""
-    return avatarkit.get(
-        "local",
-        width=64,
-        height=64,
-        fps=20,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
-        **options,
-    )
-
-
-def assert_room_audio(session: AgentSession[Any]) -> None:
-    """The agent speaks through its own track in the room (livekit's room audio output),
-    as it would with no avatar at all."""
-    output = session.output.audio
-    assert isinstance(output, _ParticipantAudioOutput), output
-    assert output._room.isconnected()

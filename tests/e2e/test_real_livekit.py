@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from avatarkit.clips import bundled_utterances
-from avatarkit.scenario import LiveKitEnv, run_scenario
-from avatarkit_runway.emulator.emulator import RunwayEmulator
+from avatarkit_cli.clips import bundled_utterances
+from avatarkit_cli.scenario import LiveKitEnv, run_scenario
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 
 pytestmark = pytest.mark.skipif(
     not all(os.environ.get(v) for v in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")),

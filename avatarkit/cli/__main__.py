@@ -1,5 +1,0 @@
-"""``python -m avatarkit.cli``."""
-
-from avatarkit.cli import main
-
-main()

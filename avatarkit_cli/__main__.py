@@ -1,0 +1,5 @@
+"""``python -m avatarkit_cli``."""
+
+from avatarkit_cli import main
+
+main()
