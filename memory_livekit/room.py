@@ -87,7 +87,7 @@ class MemoryRoom(rtc.Room):
         room = MemoryRoom(server)
         await room.connect(server.url, token)
 
-    Differences from a real room are listed in :mod:`memory_livekit`.
+    Differences from a real room are listed in ``docs/memory-livekit.md``.
     """
 
     def __init__(
