@@ -13,6 +13,13 @@ from .secret import Secret
 ATTRIBUTE_PUBLISH_ON_BEHALF = "lk.publish_on_behalf"  # livekit.agents.voice.room_io's name
 TOKEN_MARGIN = 300.0
 """Seconds a token outlives its session, so a late reconnect of the avatar still succeeds."""
+DEFAULT_TOKEN_TTL = 3600.0
+"""Seconds an avatar's token lasts when its provider declares no session lifetime.
+
+Bounded rather than LiveKit's 6 h default, so a leaked token is useless sooner. It need not
+cover the session: LiveKit checks the token when the worker joins, and the server refreshes
+the tokens of connected participants (reconnects use the fresh one), so it must only
+outlive the join, with room for a slow provisioning queue. An hour does that generously."""
 _ENV = {"url": "LIVEKIT_URL", "api_key": "LIVEKIT_API_KEY", "api_secret": "LIVEKIT_API_SECRET"}
 
 
@@ -67,7 +74,8 @@ def mint_avatar_token(
     lifetime: float | None,
 ) -> Secret:
     """A token for the avatar worker: kind ``agent``, this room only, publishing on behalf of
-    the agent, valid for ``lifetime`` seconds plus a margin (LiveKit's 6 h default if None)."""
+    the agent, valid for ``lifetime`` seconds plus :data:`TOKEN_MARGIN`, or for
+    :data:`DEFAULT_TOKEN_TTL` when the lifetime is unknown (None)."""
     from livekit import api
 
     token = (
@@ -78,6 +86,5 @@ def mint_avatar_token(
         .with_grants(api.VideoGrants(room_join=True, room=room_name))
         .with_attributes({ATTRIBUTE_PUBLISH_ON_BEHALF: agent_identity})
     )
-    if lifetime is not None:
-        token = token.with_ttl(datetime.timedelta(seconds=lifetime + TOKEN_MARGIN))
-    return Secret(token.to_jwt())
+    ttl = DEFAULT_TOKEN_TTL if lifetime is None else lifetime + TOKEN_MARGIN
+    return Secret(token.with_ttl(datetime.timedelta(seconds=ttl)).to_jwt())

@@ -6,7 +6,7 @@ import pytest
 from livekit import api
 
 from avatarkit import ConfigurationError
-from avatarkit.tokens import LiveKitSettings, mint_avatar_token
+from avatarkit.tokens import DEFAULT_TOKEN_TTL, LiveKitSettings, mint_avatar_token
 
 SECRET = "a-livekit-secret-of-decent-length-0123456789"
 
@@ -34,6 +34,25 @@ def test_the_token_speaks_for_the_agent_in_one_room_for_a_bounded_time() -> None
 
     raw = jwt.decode(token.reveal(), options={"verify_signature": False})
     assert 600 <= raw["exp"] - raw["nbf"] <= 600 + 300 + 5  # the session, plus a margin
+
+
+def test_a_token_for_a_session_of_unknown_lifetime_lasts_the_bounded_default() -> None:
+    settings = LiveKitSettings.resolve("wss://lk.example.com", "APIkey", SECRET)
+    token = mint_avatar_token(
+        settings,
+        room_name="room-7",
+        identity="avatar",
+        name="avatar",
+        agent_identity="agent-42",
+        lifetime=None,
+    )
+    import jwt
+
+    api.TokenVerifier("APIkey", SECRET).verify(token.reveal())  # still a valid token
+    raw = jwt.decode(token.reveal(), options={"verify_signature": False})
+    # livekit reads the clock twice (nbf, exp): they may straddle a second
+    assert DEFAULT_TOKEN_TTL <= raw["exp"] - raw["nbf"] <= DEFAULT_TOKEN_TTL + 1
+    assert DEFAULT_TOKEN_TTL <= 3600  # not LiveKit's 6 h default
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,1 @@
+"""MyAvatar avatars for LiveKit Agents: ``avatarkit.get("myavatar", ...)`` (entry point: plugin)."""
