@@ -87,6 +87,28 @@ def _import_path(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def _refuse_core_option_names(spec: ProviderSpec) -> None:
+    """Refuse a provider option named like a core option: get() would give it to the core."""
+    if spec.options is None:
+        return
+    from .options import CORE_OPTIONS  # light: attrs only
+
+    try:
+        cls = _import_path(spec.options)
+        fields = attrs.fields(cls) if attrs.has(cls) else ()
+    except Exception:  # a broken options module is reported where it is used, per provider
+        return
+    for field in fields:
+        name = field.alias or field.name
+        if name in CORE_OPTIONS:
+            raise ConfigurationError(
+                f"avatar provider {spec.name!r}: its option {name!r} ({spec.options}) has the "
+                f"name of a core option every provider accepts, so avatarkit.get() would never "
+                f"pass it to the provider; rename the provider's option (e.g. "
+                f"{spec.name.replace('-', '_')}_{name})"
+            )
+
+
 class _Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -138,6 +160,7 @@ class _Registry:
                     f"{other.distribution or other.spec.provider} and by "
                     f"{dist or spec.provider}; uninstall one of them"
                 )
+            _refuse_core_option_names(spec)
             found[spec.name] = ProviderInfo(spec.name, spec.summary, dist, version, spec)
 
         pm.hook.register_providers(register=register)

@@ -72,16 +72,7 @@ class OptionDoc:
         factory = _factory(self.field)
         if factory is None:
             raise CannotEvaluate(f"{self.name} has no default factory to evaluate")
-        value = factory()
-        converter: Any = self.field.converter
-        if converter is None:
-            return value
-        inner = getattr(converter, "converter", None)  # attrs.Converter (attrs >= 24.1)
-        if inner is not None:
-            if getattr(converter, "takes_self", False) or getattr(converter, "takes_field", False):
-                raise CannotEvaluate(f"{self.name}'s converter needs the instance")
-            return inner(value)
-        return converter(value)
+        return _convert_field(self.field, factory())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +84,33 @@ class OptionDoc:
             "secret": self.secret,
             "description": self.description,
         }
+
+
+def check_value(field: attrs.Attribute[Any], value: Any) -> Any:
+    """Run one field's converter and validator on ``value``, as the class would; the
+    converted value.
+
+    Lets a caller report every bad option at once instead of the first the class's
+    ``__init__`` meets. Raises what they raise (``ConfigurationError`` for avatarkit's), or
+    :class:`CannotEvaluate` if the converter needs the instance; a validator that reads the
+    instance fails with its own error (it is given None), which the caller should not report.
+    """
+    converted = _convert_field(field, value)
+    if field.validator is not None:
+        field.validator(None, field, converted)
+    return converted
+
+
+def _convert_field(field: attrs.Attribute[Any], value: Any) -> Any:
+    converter: Any = field.converter
+    if converter is None:
+        return value
+    inner = getattr(converter, "converter", None)  # attrs.Converter (attrs >= 24.1)
+    if inner is not None:
+        if getattr(converter, "takes_self", False) or getattr(converter, "takes_field", False):
+            raise CannotEvaluate(f"{option_name(field)}'s converter needs the instance")
+        return inner(value)
+    return converter(value)
 
 
 def type_name(annotation: Any) -> str:

@@ -45,15 +45,22 @@ def env_secrets() -> list[Secret]:
 
 
 class Checks:
-    """Prints ✓/✗ lines with fix hints, counts failures, and redacts every known secret.
+    """Prints ✓/!/✗ lines with fix hints, counts failures and warnings, and redacts every
+    known secret.
 
-    Secrets are redacted from everything printed, as a last line of defence: the checks
-    themselves only ever print a credential's length.
+    A warning is something needed later that this run does not need (e.g. LiveKit settings
+    for a local check); ``strict=True`` counts warnings as failures. Secrets are redacted
+    from everything printed, as a last line of defence: the checks themselves only ever
+    print a credential's length.
     """
 
-    def __init__(self, out: Console, secrets: list[Secret] | None = None) -> None:
+    def __init__(
+        self, out: Console, secrets: list[Secret] | None = None, *, strict: bool = False
+    ) -> None:
         self.out = out
+        self.strict = strict
         self.failures = 0
+        self.warnings = 0
         self._secrets: list[Secret] = []
         for secret in secrets or []:
             self.add_secret(secret)
@@ -78,8 +85,19 @@ class Checks:
     def fail(self, message: str, fix: str | None = None) -> None:
         self.failures += 1
         self._line("✗", "red", message)
+        self._fix(fix)
+
+    def _fix(self, fix: str | None) -> None:
         if fix:
             self.out.print(Text("    fix: " + self.redact(fix), style="yellow"), soft_wrap=True)
+
+    def warn(self, message: str, fix: str | None = None) -> None:
+        if self.strict:
+            self.fail(message, fix)
+            return
+        self.warnings += 1
+        self._line("!", "yellow", message)
+        self._fix(fix)
 
     def note(self, message: str) -> None:
         self._line("·", "dim", message)
@@ -90,8 +108,16 @@ class Checks:
         )
 
     def summary(self) -> None:
+        warned = (
+            f"{self.warnings} warning{'' if self.warnings == 1 else 's'}" if self.warnings else ""
+        )
         if self.failures:
             noun = "problem" if self.failures == 1 else "problems"
-            self.out.print(Text(f"{self.failures} {noun} found.", style="bold red"))
+            also = f" (and {warned})" if warned else ""
+            self.out.print(Text(f"{self.failures} {noun} found{also}.", style="bold red"))
+        elif warned:
+            self.out.print(
+                Text(f"No problems found; {warned} (--strict fails on them).", style="bold yellow")
+            )
         else:
             self.out.print(Text("All checks passed.", style="bold green"))

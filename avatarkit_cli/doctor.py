@@ -1,12 +1,15 @@
 """``avatarkit doctor``: check a provider's configuration as the user has it.
 
 It creates nothing billable and never prints a secret (only whether one is set, and its
-length). Steps, each a ✓/✗ line with a fix hint:
+length). Steps, each a ✓/!/✗ (ok/warning/failure) line with a fix hint:
 
 1. the provider is installed;
 2. its options (``-o key=value`` plus the environment) pass ``avatarkit.get()`` validation;
+   each option is validated on its own first, so every bad one is reported in one run;
 3. LiveKit settings: URL, key pair, a token can be minted, and the server accepts the key
-   pair (a ``ListRooms`` call; ``--skip-livekit-server`` skips it);
+   pair (a ``ListRooms`` call; ``--skip-livekit-server`` skips it). None of them set is a
+   warning, not a failure: nothing here needs a server, only ``start()`` does (``--strict``
+   makes warnings fail);
 4. the provider's own credential check, :meth:`avatarkit.AvatarProvider.check`.
 
 Without a provider it checks every installed provider's environment and options, and the
@@ -16,6 +19,7 @@ LiveKit settings. Heavy imports (livekit-agents, provider code) happen inside th
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
 import re
 import urllib.parse
@@ -51,7 +55,9 @@ _OPTION_HELP = (
 _HELP = "\n\n".join(
     (
         "Check a provider's configuration (options, credentials, LiveKit) and say what to fix.",
-        "Creates nothing billable and never prints a secret. Exits 1 if a check fails.",
+        "Creates nothing billable and never prints a secret. Exits 1 if a check fails. "
+        "Unset LiveKit settings are a warning (start() needs them, this check does not); "
+        "--strict makes warnings fail too.",
         "-o values are converted by the option's declared type: numbers for int and float, "
         "true/false (yes/no, on/off, 1/0) for bool, none or null for an optional option, "
         "JSON for list and dict options; anything else stays a string. "
@@ -83,6 +89,11 @@ def doctor(
     timeout: float = typer.Option(
         5.0, "--timeout", min=0.1, help="Seconds to wait for each remote check."
     ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Fail on warnings too, e.g. unset LiveKit settings (for CI before a deploy).",
+    ),
 ) -> None:
     """Check a provider's configuration (options, credentials, LiveKit) and say what to fix."""
     given = _parse_options(option or [])
@@ -93,7 +104,7 @@ def doctor(
             "avatarkit doctor runway -o preset_id=influencer",
             param_hint="'-o'",
         )
-    checks = Checks(console(), env_secrets())
+    checks = Checks(console(), env_secrets(), strict=strict)
     for key, value in given.items():
         if _options.is_secret_name(key):
             checks.add_secret(value)
@@ -195,11 +206,17 @@ def _option_docs(checks: Checks, info: avatarkit.ProviderInfo) -> list[_options.
 
 
 def _values(docs: list[_options.OptionDoc], given: dict[str, str]) -> dict[str, Any]:
-    types = {doc.name: doc.type for doc in docs}
+    types = {doc.name: doc.type for doc in [*docs, *_core_docs()]}
     return {
         key: _options.convert(types[key], raw) if key in types else raw
         for key, raw in given.items()
     }
+
+
+def _core_docs() -> list[_options.OptionDoc]:
+    from avatarkit.options import CoreOptions
+
+    return _options.describe(CoreOptions)
 
 
 async def _build(
@@ -213,27 +230,35 @@ async def _build(
 ) -> AvatarkitSession | None:
     """Validate the options with ``avatarkit.get()``; the avatar, or None if they fail.
 
+    Each option given with -o, and each read from the environment, is validated on its own
+    first, so every bad one is reported at once; ``get()`` then checks how they combine.
     ``strict=False`` (no provider named): an error that the environment does not cause,
     such as a missing preset the app passes in code, is a note, not a failure.
     """
     from livekit.agents import APIConnectOptions
 
+    # the LiveKit options are checked (and reported) in their own section
+    given = {k: v for k, v in given.items() if k not in _LIVEKIT_OPTIONS}
     values = _values(docs, given)
+    problems = _given_problems(info.name, docs, values) + [
+        (message, _env_fix(doc)) for doc, message in _env_problems(docs, given)
+    ]
+    for message, fix in problems:
+        checks.fail(message, fix=fix)
+    if problems:
+        return None
     # a doctor answers quickly: one attempt per remote check, bounded by --timeout
     values.setdefault("conn_options", APIConnectOptions(max_retry=0, timeout=timeout))
     try:
         avatar = avatarkit.get(info.name, **values)
     except ConfigurationError as exc:
-        env_problems = _env_problems(docs, given)
-        for doc, message in env_problems:
-            checks.fail(message, fix=_env_fix(doc))
-        if strict and not env_problems:
+        if strict:
             checks.fail(
                 f"options: {exc}",
-                fix=f"change the option named above with -o KEY=VALUE or in your code "
-                f"(avatarkit providers lists {info.name}'s options)",
+                fix=f"change the options named above with -o KEY=VALUE or in your code "
+                f"(avatarkit providers {info.name} lists them)",
             )
-        elif not env_problems:
+        else:
             _env_details(checks, docs, given)
             checks.note(
                 f"{exc}; your code passes these options: check them with "
@@ -299,6 +324,39 @@ def _env_details(checks: Checks, docs: list[_options.OptionDoc], given: dict[str
                 checks.add_secret(_secret_value(value))
     if parts:
         checks.ok("environment: " + "; ".join(parts))
+
+
+def _given_problems(
+    name: str, docs: list[_options.OptionDoc], values: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """Every option given with -o that is unknown or fails its own validator, as
+    (message, fix); checks that need several options together are left to ``get()``."""
+    fields = {doc.name: doc.field for doc in [*_core_docs(), *docs]}
+    listing = f"avatarkit providers {name} lists {name}'s options and the core's"
+    problems = []
+    for key, value in values.items():
+        field = fields.get(key)
+        if field is None:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            fix = f"-o {close[0]}=..." if close else "another option name"
+            problems.append(
+                (f"options: {name}: unknown option {key!r}.{hint}", f"use {fix} ({listing})")
+            )
+            continue
+        try:
+            _options.check_value(field, value)
+        except (ConfigurationError, ValueError, TypeError) as exc:
+            message = str(exc) if str(exc).startswith(f"{name}: ") else f"{name}: {exc}"
+            problems.append(
+                (
+                    f"options: {message}",
+                    f"change {key}: -o {key}=... here, or where your code passes it",
+                )
+            )
+        except Exception:  # needs the instance or other options: get() reports it
+            continue
+    return problems
 
 
 def _env_problems(
@@ -399,14 +457,29 @@ async def _check_livekit(
     from avatarkit.tokens import LiveKitSettings, check_livekit_url, mint_avatar_token
 
     checks.section("LiveKit")
+    found = {option: given.get(option) or os.environ.get(env) for option, env in _LIVEKIT}
+    if not any(found.values()):
+        # nothing checked here needs a server; start() does, unless the app passes them
+        checks.warn(
+            "LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET not set: not needed for this "
+            "check, but needed when the avatar joins a real LiveKit server (start() reads them "
+            "from its arguments, get()'s options, or these variables)",
+            fix="export LIVEKIT_URL=wss://<project>.livekit.cloud LIVEKIT_API_KEY=... "
+            "LIVEKIT_API_SECRET=... (or pass -o livekit_url=... -o livekit_api_key=... "
+            "-o livekit_api_secret=...); LiveKit Cloud lists them under Settings > API keys",
+        )
+        return
     values: dict[str, str] = {}
     for option, env in _LIVEKIT:
-        value = given.get(option) or os.environ.get(env)
+        value = found[option]
         label = f"{option} (-o)" if given.get(option) else env
         if not value:
+            # a half-set configuration is a mistake, not a choice: the token cannot be signed
+            others = " and ".join(e for o, e in _LIVEKIT if found[o])
             example = "wss://<project>.livekit.cloud" if option == "livekit_url" else "..."
             checks.fail(
-                f"{env} not set",
+                f"{env} not set, though {others} {'are' if ' and ' in others else 'is'}: "
+                "the avatar needs all three to join",
                 fix=f"export {env}={example} (or pass -o {option}=...); "
                 "LiveKit Cloud lists the URL and key pairs under Settings > API keys",
             )

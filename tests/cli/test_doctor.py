@@ -204,24 +204,100 @@ def test_a_bad_option_fails_with_the_validation_message(
     assert f"✗ options: runway: {message}" in out
     if option.startswith("max_duration"):
         assert "got 5000" in out
-    assert "fix: change the option named above" in out
+    name = option.partition("=")[0]
+    assert f"fix: change {name}: -o {name}=..." in out or "fix: use -o preset_id=..." in out
+    assert out.count("✗") == 1
     assert runway.requests == []
 
 
-def test_missing_livekit_settings_fail_with_fixes(runway: RunwayAPIServer) -> None:
-    result = doctor(*runway_args(runway))
+def test_every_bad_option_is_reported_in_one_run(runway: RunwayAPIServer, livekit_env: str) -> None:
+    result = doctor(
+        *runway_args(runway),
+        "-o",
+        "max_duration=5000",
+        "-o",
+        "avatar_id=not-a-uuid",
+        "-o",
+        "join_timeout=0",  # a core option, validated by the core's own validator
+        "-o",
+        "personalty=cheerful",
+        "-o",
+        f"api_key={WRONG_KEY}x",  # a valid (if wrong) key: checked only once options pass
+    )
     out = result.output
     assert result.exit_code == 1, out
-    for name, option in (
-        ("LIVEKIT_URL", "livekit_url"),
-        ("LIVEKIT_API_KEY", "livekit_api_key"),
-        ("LIVEKIT_API_SECRET", "livekit_api_secret"),
-    ):
-        assert f"✗ {name} not set" in out
-        assert f"fix: export {name}=" in out and f"-o {option}=..." in out
+    assert "✗ options: runway: max_duration must be a whole number" in out
+    assert "fix: change max_duration: -o max_duration=..." in out
+    assert "✗ options: runway: avatar_id must be the UUID of a custom avatar" in out
+    assert "fix: change avatar_id: -o avatar_id=..." in out
+    assert "✗ options: runway: join_timeout must be a positive number of seconds" in out
+    assert "✗ options: runway: unknown option 'personalty'. Did you mean 'personality'?" in out
+    assert "fix: use -o personality=..." in out
+    assert "4 problems found." in out
+    assert f"{WRONG_KEY}x" not in out
+    assert runway.requests == []  # no credential check with bad options
+
+
+def test_options_that_only_fail_together_are_reported_by_get(
+    runway: RunwayAPIServer, livekit_env: str
+) -> None:
+    both = "00000000-0000-4000-8000-000000000000"
+    result = doctor(*runway_args(runway, "-o", f"avatar_id={both}"))
+    out = result.output
+    assert result.exit_code == 1, out
+    assert "✗ options: runway: give exactly one of avatar_id" in out
+    assert "1 problem found." in out
+
+
+def test_unset_livekit_settings_are_a_warning_that_says_what_it_means(
+    runway: RunwayAPIServer,
+) -> None:
+    result = doctor(*runway_args(runway))
+    out = result.output
+    assert result.exit_code == 0, out
+    assert "✗" not in out
+    assert (
+        "! LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET not set: not needed for this "
+        "check, but needed when the avatar joins a real LiveKit server"
+    ) in out
+    assert "fix: export LIVEKIT_URL=wss://" in out and "-o livekit_api_secret=..." in out
     assert "token minted" not in out
     assert "✓ runway: API key accepted" in out  # the provider check still runs
-    assert "3 problems found." in out
+    assert "No problems found; 1 warning" in out
+
+
+def test_a_local_check_passes_without_livekit_settings() -> None:
+    result = doctor("local")
+    assert result.exit_code == 0, result.output
+    assert "✓ local: nothing remote to check" in result.output
+
+
+def test_strict_fails_on_unset_livekit_settings(runway: RunwayAPIServer) -> None:
+    result = doctor("local", "--strict")
+    out = result.output
+    assert result.exit_code == 1, out
+    assert "✗ LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET not set" in out
+    assert "1 problem found." in out
+
+
+def test_half_set_livekit_settings_fail(env: pytest.MonkeyPatch) -> None:
+    env.setenv("LIVEKIT_URL", "wss://myproject.livekit.cloud")
+    result = doctor("local")
+    out = result.output
+    assert result.exit_code == 1, out
+    assert "✓ LIVEKIT_URL = wss://myproject.livekit.cloud" in out
+    for name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        assert f"✗ {name} not set, though LIVEKIT_URL is" in out
+        assert f"fix: export {name}=..." in out
+    assert "2 problems found." in out
+
+
+def test_unset_livekit_settings_do_not_hide_real_problems(runway: RunwayAPIServer) -> None:
+    result = doctor("local", "-o", "width=63")
+    out = result.output
+    assert result.exit_code == 1, out
+    assert "✗ options: local: width must be a whole number of pixels in 64..2048" in out
+    assert "1 problem found (and 1 warning)." in out
 
 
 def test_livekit_settings_can_come_from_options(runway: RunwayAPIServer, livekit_url: str) -> None:

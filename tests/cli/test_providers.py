@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,8 +16,11 @@ from typer.testing import CliRunner
 
 import avatarkit
 from avatarkit import ProviderSpec
+from avatarkit.options import CoreOptions
+from avatarkit_cli import _options
 from avatarkit_cli._options import convert
 from avatarkit_cli.app import app
+from avatarkit_providers.runway.options import RunwayOptions
 
 RUNWAY_KEY = "rk_listing_" + "Pq3Ws8Ze" * 4
 THIRD_PARTY_TOKEN = "tp_token_" + "Yb6Nc1Vx" * 3
@@ -46,13 +50,24 @@ def _invoke(*args: str) -> str:
 
 
 def _listing() -> dict[str, dict[str, Any]]:
-    data = json.loads(_invoke("providers", "--json"))
+    return _listing_of("providers", "--json")
+
+
+def _listing_of(*args: str) -> dict[str, dict[str, Any]]:
+    data = json.loads(_invoke(*args))
+    assert set(data) == {"providers", "core_options"}
     return {p["name"]: p for p in data["providers"]}
 
 
 def test_providers_table_lists_runway_and_local_with_their_options() -> None:
     out = _invoke("providers")
-    for expected in ("runway", "local", "avatarkit-livekit", avatarkit.__version__, "Runway Characters"):
+    for expected in (
+        "runway",
+        "local",
+        "avatarkit-livekit",
+        avatarkit.__version__,
+        "Runway Characters",
+    ):
         assert expected in out
     for option in ("preset_id", "avatar_id", "max_duration", "api_key", "width", "fps", "seed"):
         assert option in out
@@ -63,6 +78,39 @@ def test_providers_table_lists_runway_and_local_with_their_options() -> None:
     assert "UUID of a custom avatar made in Runway" in out
     # types keep their brackets (no rich markup eats them)
     assert "Mapping[str, tuple[int, int, int]]" in out
+
+
+def test_the_listing_reads_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the providers this distribution ships, so the bound holds whatever else is installed
+    shipped = [p for p in avatarkit.providers() if p.distribution == "avatarkit-livekit"]
+    assert {p.name for p in shipped} == {"local", "runway"}
+    monkeypatch.setattr(avatarkit, "providers", lambda: shipped)
+    monkeypatch.setenv("COLUMNS", "80")
+    out = _invoke("providers")
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in out
+    flat = " ".join(out.split())  # wrapped lines joined: every description whole
+    for docs in (_options.describe(RunwayOptions), _options.describe(CoreOptions)):
+        for doc in docs:
+            assert re.search(rf"^  {doc.name}: ", out, re.MULTILINE), doc.name
+            assert doc.description and doc.description in flat, doc.name
+    assert "$RUNWAYML_API_SECRET" in out
+    # 77 lines today; rich's tables took 159 at this width, cutting cells off with '…'
+    assert len(lines) <= 85, out
+
+
+def test_one_provider_can_be_listed_alone() -> None:
+    out = _invoke("providers", "runway")
+    assert "runway options: avatarkit.get('runway', ...)" in out
+    assert "Options every provider accepts" in out
+    assert "local options" not in out and "  width: " not in out
+    listing = _listing_of("providers", "runway", "--json")
+    assert list(listing) == ["runway"]
+
+    result = CliRunner().invoke(app, ["providers", "runwya"])
+    assert result.exit_code == 2, result.output
+    assert "Did you mean 'runway'?" in result.output
 
 
 def test_providers_json_is_machine_readable() -> None:

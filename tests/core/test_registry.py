@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
 import avatarkit
@@ -100,3 +101,29 @@ def test_a_spec_pointing_at_something_else_fails_clearly(
 def test_provider_spec_is_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         ProviderSpec(**kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class ShadowingOptions:
+    """Options of a provider that reuse a core option's name (and one its own)."""
+
+    color: str = "red"
+    join_timeout: float = 5.0
+
+
+def test_a_provider_option_named_like_a_core_option_is_refused(
+    third_party: Callable[[ProviderSpec], None],
+) -> None:
+    third_party(
+        ProviderSpec(
+            name="shadow",
+            summary="an option the core would take",
+            provider="tests.helpers.echo:EchoProvider",
+            options="tests.core.test_registry:ShadowingOptions",
+        )
+    )
+    with pytest.raises(ConfigurationError) as err:
+        avatarkit.providers()
+    message = str(err.value)
+    assert "'shadow'" in message and "'join_timeout'" in message
+    assert "core option" in message and "rename" in message
