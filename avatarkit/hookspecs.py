@@ -20,11 +20,17 @@ and that module implements :func:`register_providers` with :data:`hookimpl`:
             summary="MyAvatar streaming avatars",
             provider="myavatar_avatarkit.provider:MyAvatarProvider",
             options="myavatar_avatarkit.options:MyAvatarOptions",
+            double="myavatar_avatarkit.double:MyAvatarDouble",
         ))
+
+``double`` is optional: a :class:`avatarkit.doubles.ProviderDouble` subclass that runs the
+provider here with no account and no server (an emulator of its API, say). With one,
+``avatarkit demo`` and ``avatarkit compare`` run the provider out of the box, and
+``avatarkit emulate`` serves its API if the double implements ``serve()``.
 
 Keep the plugin module light: it is imported to *list* providers, so it should not import
 livekit-agents or the provider's implementation. Those are named by import path and loaded
-only when :func:`avatarkit.get` asks for that provider.
+only when :func:`avatarkit.get` (or a command that needs the double) asks for that provider.
 """
 
 from __future__ import annotations

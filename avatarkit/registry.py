@@ -19,6 +19,7 @@ from . import hookspecs
 from .errors import ConfigurationError, UnknownProviderError
 
 if TYPE_CHECKING:
+    from .doubles import ProviderDouble
     from .provider import AvatarProvider
     from .session import AvatarkitSession
 
@@ -53,6 +54,9 @@ class ProviderSpec:
     """Import path of the :class:`~avatarkit.AvatarProvider` subclass, ``"pkg.mod:Class"``."""
     options: str | None = attrs.field(default=None, validator=_check_path)
     """Import path of the provider's options class (light: no livekit import), if any."""
+    double: str | None = attrs.field(default=None, validator=_check_path)
+    """Import path of the provider's :class:`~avatarkit.doubles.ProviderDouble` subclass, if
+    any: what lets ``avatarkit demo``/``compare`` run it here and ``emulate`` serve its API."""
 
 
 @attrs.frozen
@@ -80,6 +84,21 @@ class ProviderInfo:
     def options_class(self) -> type | None:
         """The provider's options class, imported from its light module, or None."""
         return None if self.spec.options is None else _import_path(self.spec.options)
+
+    def load_double(self) -> ProviderDouble | None:
+        """A new instance of the provider's double (see :mod:`avatarkit.doubles`), or None if
+        it declares none."""
+        if self.spec.double is None:
+            return None
+        from .doubles import ProviderDouble
+
+        cls = _import_path(self.spec.double)
+        if not (isinstance(cls, type) and issubclass(cls, ProviderDouble)):
+            raise ConfigurationError(
+                f"provider {self.name!r} names {self.spec.double} as its double, "
+                "which is not an avatarkit.doubles.ProviderDouble subclass"
+            )
+        return cls()
 
 
 def _import_path(path: str) -> Any:

@@ -12,10 +12,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from . import _doubles
 from ._output import console, quiet_logs
 
 if TYPE_CHECKING:
     import avatarkit
+    from avatarkit.doubles import ProviderDouble
 
 
 def register(app: typer.Typer) -> None:
@@ -39,8 +41,8 @@ def compare(
 ) -> None:
     """Run the same scripted agent audio through each provider, several times, in one app,
     and report join latency, first-frame latency, audio/video offset, frames dropped,
-    errors and how each session ended. Runway runs against its emulator unless given an
-    api_key (-o runway.api_key=...)."""
+    errors and how each session ended. A provider with a double runs on it here (Runway
+    against its emulator) unless given credentials (-o runway.api_key=...)."""
     import avatarkit
 
     names = [p.strip() for p in providers.split(",") if p.strip()]
@@ -49,9 +51,10 @@ def compare(
     except avatarkit.ConfigurationError as exc:  # an unknown name, with a suggestion
         raise typer.BadParameter(str(exc), param_hint="--providers") from None
     given = _parse_options(option or [], infos)
+    doubles = {name: _doubles.load(name, param_hint="--providers") for name in names}
     quiet_logs(verbose)
     try:
-        report = asyncio.run(_compare(names, given, runs, size, quiet=as_json))
+        report = asyncio.run(_compare(doubles, given, runs, size, quiet=as_json))
     except avatarkit.ConfigurationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--option") from None
     if as_json:
@@ -64,10 +67,14 @@ def compare(
 def _parse_options(
     items: list[str], infos: list[avatarkit.ProviderInfo]
 ) -> dict[str, dict[str, Any]]:
+    from avatarkit.options import CoreOptions
+
     from . import _options
 
+    # the core's options (join_timeout, ...) apply to every provider
+    core = {doc.name: doc.type for doc in _options.describe(CoreOptions)}
     types = {
-        info.name: {doc.name: doc.type for doc in _options.describe(info.options_class())}
+        info.name: core | {doc.name: doc.type for doc in _options.describe(info.options_class())}
         for info in infos
     }
     given: dict[str, dict[str, Any]] = {info.name: {} for info in infos}
@@ -85,26 +92,30 @@ def _parse_options(
 
 
 async def _compare(
-    names: list[str], given: dict[str, dict[str, Any]], runs: int, size: int, *, quiet: bool
+    doubles: dict[str, ProviderDouble | None],
+    given: dict[str, dict[str, Any]],
+    runs: int,
+    size: int,
+    *,
+    quiet: bool,
 ) -> dict[str, Any]:
     from avatarkit_cli.clips import bundled_utterances
     from avatarkit_cli.measure import av_offset, frames_dropped
     from avatarkit_cli.scenario import LiveKitEnv, run_scenario
 
-    from ._builtin import provider_options
-
     out = console()
+    names = list(doubles)
     utterances = bundled_utterances()[:1]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     labels: dict[str, str] = {}
     async with LiveKitEnv.open() as env:
         for run in range(runs):  # interleaved, so drift on the machine hits all alike
             for name in names:
-                async with provider_options(name, given[name], size=size) as (label, options):
-                    labels[name] = label
+                async with _doubles.offline(name, doubles[name], given[name], size=size) as go:
+                    label = labels[name] = go.label
                     result = await run_scenario(
                         name,
-                        options,
+                        go.options,
                         env=env,
                         utterances=utterances,
                         room_name=f"avatarkit-compare-{secrets.token_hex(3)}",

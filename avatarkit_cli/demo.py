@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from ._builtin import provider_options
+from . import _doubles
 from ._output import console, quiet_logs
+
+if TYPE_CHECKING:
+    from avatarkit.doubles import ProviderDouble
 
 DEFAULT_OUTPUT = Path("avatarkit-demo.mp4")
 
@@ -23,7 +25,11 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     provider: str = typer.Option(
-        "runway", "--provider", "-p", help="runway (emulated in-process) or local."
+        "runway",
+        "--provider",
+        "-p",
+        help="An installed provider that can run here with no account (its plugin declares "
+        "a double): runway (emulated in-process), local, ...",
     ),
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the MP4.")
@@ -35,16 +41,15 @@ def demo(
     lip-syncs it and is ended; its audio and video are written to an MP4.
 
     With LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET set it runs in that server's
-    room (join it to watch live); otherwise in an in-memory room. Runway is always the
-    local emulator here: no Runway account is used.
+    room (join it to watch live); otherwise in an in-memory room. A cloud provider runs
+    against its emulator here (Runway's, say), labelled so: no account is used.
     """
-    if provider not in ("runway", "local"):
-        raise typer.BadParameter("choose runway or local", param_hint="--provider")
+    double = _doubles.require(provider, param_hint="--provider")
     quiet_logs(verbose)
-    raise typer.Exit(asyncio.run(_demo(provider, output, size)))
+    raise typer.Exit(asyncio.run(_demo(provider, double, output, size)))
 
 
-async def _demo(provider: str, output: Path, size: int) -> int:
+async def _demo(provider: str, double: ProviderDouble, output: Path, size: int) -> int:
     from avatarkit_cli.clips import bundled_utterances
     from avatarkit_cli.scenario import LiveKitEnv, run_scenario
 
@@ -53,8 +58,9 @@ async def _demo(provider: str, output: Path, size: int) -> int:
     room_name = f"avatarkit-demo-{secrets.token_hex(3)}"
     async with (
         LiveKitEnv.open() as env,
-        provider_options(provider, {}, size=size) as (label, options),
+        double.offline({}, size=size) as run,
     ):
+        label = run.label
         where = "an in-memory room" if env.in_memory else f"room {room_name} at {env.url}"
         out.print(Text(f"avatarkit demo: {label} avatar in {where}"))
         with out.status(f"{label}: starting…") as status:
@@ -65,7 +71,7 @@ async def _demo(provider: str, output: Path, size: int) -> int:
 
             result = await run_scenario(
                 provider,
-                options,
+                run.options,
                 env=env,
                 utterances=utterances,
                 room_name=room_name,
@@ -73,19 +79,23 @@ async def _demo(provider: str, output: Path, size: int) -> int:
                 on_event=on_event,
             )
 
-    table = Table(title=Text(f"Timeline: {label}"), title_justify="left")
-    table.add_column("t (s)", justify="right")
-    table.add_column("event")
-    table.add_column("detail", overflow="fold")
-    for at, event, detail in result.events:
-        table.add_row(f"{at:.2f}", event, Text(detail))
-    out.print(table)
+    # the timeline went out live above; a one-line summary closes it
     if result.error:
-        out.print(Text(f"the avatar failed: {result.error}", style="red"))
+        out.print(Text(f"{label}: the avatar failed: {result.error}", style="red"))
         return 1
     duration, frames = _probe(output)
-    out.print(Text(f"wrote {output} ({duration:.1f} s, {frames} video frames) — {label}"))
+    out.print(
+        Text(
+            f"{label}: joined in {_seconds(result.join_latency)}, first frame in "
+            f"{_seconds(result.first_frame_latency)}; wrote {output} ({duration:.1f} s, "
+            f"{frames} video frames)"
+        )
+    )
     return 0
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
 
 
 def _probe(path: Path) -> tuple[float, int]:

@@ -108,18 +108,22 @@ async def run_scenario(
     room_name: str,
     pause: float = 1.0,
     record_to: Path | None = None,
-    join_timeout: float = 20.0,
+    join_timeout: float | None = None,
     on_event: EventSink | None = None,
 ) -> ScenarioResult:
     """Run one scripted session through ``provider``. Bad options raise
-    ``ConfigurationError``; an avatar that fails is reported in the result instead, so a
-    comparison can go on."""
+    ``ConfigurationError``; an avatar that fails is reported in the result instead (what
+    happened and what to do), so a comparison can go on. ``join_timeout`` bounds the wait for
+    the avatar to join (default: a little past its own ``join_timeout`` option)."""
     from livekit.agents import Agent, AgentSession
 
     import avatarkit
 
     result = ScenarioResult(provider)
     t0 = time.monotonic()
+    stage = "start"
+    if join_timeout is None:  # the avatar's own deadline, normally the one that fires
+        join_timeout = float(options.get("join_timeout", 20.0)) + 5.0
 
     def mark(label: str, detail: str = "") -> float:
         at = time.monotonic() - t0
@@ -144,9 +148,13 @@ async def run_scenario(
         await avatar.start(session, room=room)
         remote = avatar.remote_session
         mark("created", f"{provider} session {remote.id if remote else '?'}")
+        stage = "join"
 
         async def joined() -> None:
-            await avatar.wait_for_join(timeout=join_timeout)
+            try:
+                await avatar.wait_for_join(timeout=join_timeout)
+            except asyncio.TimeoutError:  # its message is empty: say which wait ran out
+                raise _JoinTimeout(f"no video within {join_timeout:g} s") from None
             result.join_latency = mark("joined", f"{avatar.avatar_identity} published video")
 
         # timed on its own: the agent's own start-up is not the avatar's join latency
@@ -157,6 +165,7 @@ async def run_scenario(
         finally:
             join.cancel()
         for i, utterance in enumerate(utterances):
+            stage = f"utterance {i + 1}"
             if i:
                 await asyncio.sleep(pause)
             handle = session.say(utterance.text, audio=_frames(utterance), add_to_chat_ctx=False)
@@ -165,7 +174,7 @@ async def run_scenario(
             mark(f"utterance {i + 1} played", f"{utterance.duration:.1f}s: {utterance.text}")
         await asyncio.sleep(0.5)  # let the last words reach the room
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        result.error = explain_failure(provider, stage, exc, in_memory=env.in_memory)
         mark("failed", result.error)
     finally:
         await session.aclose()
@@ -184,6 +193,47 @@ async def run_scenario(
         await room.disconnect()
     result.events.sort(key=lambda e: e[0])
     return result
+
+
+class _JoinTimeout(Exception):
+    """The scenario's own wait for the avatar to join ran out."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message``; an exception with no message is described by its type and, if
+    any, what it was raised from or while handling."""
+    text = str(exc).strip()
+    if text:
+        return f"{type(exc).__name__}: {text}"
+    cause = exc.__cause__ or exc.__context__
+    return type(exc).__name__ + (f" (after {describe_exception(cause)})" if cause else "")
+
+
+def explain_failure(provider: str, stage: str, exc: BaseException, *, in_memory: bool) -> str:
+    """What went wrong at ``stage`` (``start``, ``join`` or ``utterance N``) and what to do."""
+    what = describe_exception(exc) if not isinstance(exc, _JoinTimeout) else str(exc)
+    if stage == "start":
+        return (
+            f"{provider} avatar could not be created: {what}. Check its options and "
+            f"credentials with: avatarkit doctor {provider}"
+        )
+    if stage == "join":
+        if in_memory:
+            todo = (
+                "The room is in memory here, so only an avatar running in this process (a "
+                "provider's double) can join it; for a cloud provider set LIVEKIT_URL, "
+                "LIVEKIT_API_KEY and LIVEKIT_API_SECRET to a LiveKit server it can reach"
+            )
+        else:
+            todo = (
+                f"Check that {provider} can reach the LiveKit server, or raise its "
+                "join_timeout option"
+            )
+        return f"{provider} avatar did not join: {what}. {todo}"
+    return (
+        f"{provider} session failed during {stage}: {what}. Run again with --verbose for "
+        "livekit's logs"
+    )
 
 
 async def _final_status(avatar: AvatarkitSession, wait: float = 3.0) -> str | None:

@@ -15,5 +15,6 @@ def register_providers(register: Callable[[ProviderSpec], None]) -> None:
             summary="A face drawn on the CPU from the agent's speech; no account, no cloud",
             provider="avatarkit_providers.local.provider:LocalProvider",
             options="avatarkit_providers.local.options:LocalOptions",
+            double="avatarkit_providers.local.double:LocalDouble",
         )
     )

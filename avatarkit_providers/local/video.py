@@ -24,6 +24,7 @@ from livekit import rtc
 from livekit.agents.voice.avatar import AudioSegmentEnd, VideoGenerator
 from numpy.typing import NDArray
 
+from .label import TextBanner
 from .render import (
     FaceAnimator,
     FaceRenderer,
@@ -169,8 +170,11 @@ class FacePipeline:
         *,
         channels: int = 1,
         stats: FaceVideoStats | None = None,
+        banner: TextBanner | None = None,
     ) -> None:
         self.renderer = renderer
+        self.banner = banner
+        """Drawn over every frame, if given."""
         self.animator = animator
         self.channels = channels
         self.sample_rate = animator.sample_rate
@@ -281,14 +285,18 @@ class FacePipeline:
             self.stats.frames_dropped += 1
             return None
         self.stats.frames_rendered += 1
-        return self.renderer.render(state)
+        return self._draw(state)
 
     def idle_frame(self) -> NDArray[np.uint8]:
         """Animate and draw one frame of silence (blinks and sway continue)."""
         state = self.last_state = self.animator.step(None)
         self.stats.idle_frames += 1
         self.stats.frames_rendered += 1
-        return self.renderer.render(state)
+        return self._draw(state)
+
+    def _draw(self, state: FaceState) -> NDArray[np.uint8]:
+        rgba = self.renderer.render(state)
+        return rgba if self.banner is None else self.banner.draw(rgba)
 
     def skip_idle(self, frames: int) -> None:
         """Account for idle frames that were never drawn, keeping animation on the clock."""
@@ -317,6 +325,8 @@ class FaceVideoGenerator(VideoGenerator):
     The iterator paces itself at ``fps``: speech frames run up to ``lookahead`` seconds
     ahead of the clock once audio is flowing (a small jitter buffer for the audio sink),
     idle frames are released on time. See :attr:`stats` for frames rendered and dropped.
+    ``label``, if given, is written across the top of every frame (e.g. to say a stand-in
+    avatar is emulated).
     """
 
     def __init__(
@@ -333,6 +343,7 @@ class FaceVideoGenerator(VideoGenerator):
         seed: int = 0,
         lookahead: float = 0.05,
         renderer: FaceRenderer | None = None,
+        label: str | None = None,
     ) -> None:
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 60:
             raise ValueError(f"fps must be a number in 1..60, got {fps!r}")
@@ -350,6 +361,7 @@ class FaceVideoGenerator(VideoGenerator):
                 f"{width}x{height}; pass matching sizes"
             )
         self._renderer = renderer
+        self._banner = None if label is None else TextBanner(label, width, height)
         self._fps = float(fps)
         self._channels = channels
         self._seed = seed
@@ -358,7 +370,9 @@ class FaceVideoGenerator(VideoGenerator):
         animator = FaceAnimator(self._fps, sample_rate, seed=seed)
         self._sample_rate = sample_rate
         self._stats = FaceVideoStats()
-        self._pipeline = FacePipeline(renderer, animator, channels=channels, stats=self._stats)
+        self._pipeline = FacePipeline(
+            renderer, animator, channels=channels, stats=self._stats, banner=self._banner
+        )
         self._converter = _AudioConverter(sample_rate, channels)
         self._wake = asyncio.Event()
         self._interrupted = False
@@ -387,6 +401,11 @@ class FaceVideoGenerator(VideoGenerator):
     @property
     def renderer(self) -> FaceRenderer:
         return self._renderer
+
+    @property
+    def label(self) -> str | None:
+        """The text written across the top of every frame, if any."""
+        return None if self._banner is None else self._banner.text
 
     @property
     def last_state(self) -> FaceState | None:
@@ -455,6 +474,7 @@ class FaceVideoGenerator(VideoGenerator):
             FaceAnimator(self._fps, self._sample_rate, seed=self._seed),
             channels=self._channels,
             stats=stats,
+            banner=self._banner,
         )
         converter = _AudioConverter(self._sample_rate, self._channels)
         pipeline.start_segment()

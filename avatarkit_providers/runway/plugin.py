@@ -15,5 +15,6 @@ def register_providers(register: Callable[[ProviderSpec], None]) -> None:
             summary="Runway Characters: real-time avatars (presets or custom) in your room",
             provider="avatarkit_providers.runway.provider:RunwayProvider",
             options="avatarkit_providers.runway.options:RunwayOptions",
+            double="avatarkit_providers.runway.double:RunwayDouble",
         )
     )

@@ -89,3 +89,49 @@ def test_a_bad_option_is_refused_with_what_to_change() -> None:
     )
     assert result.exit_code == 2
     assert "max_duration" in result.output and "1800" in result.output
+
+
+def test_an_avatar_that_never_joins_is_reported_with_what_happened_and_what_to_do(
+    third_party: Callable[[ProviderSpec], None],
+) -> None:
+    # EchoProvider creates a remote session but nothing ever joins the room: as a cloud
+    # provider does when it cannot reach the (here in-memory) LiveKit server.
+    third_party(
+        ProviderSpec(
+            "echo",
+            "never joins",
+            "tests.helpers.echo:EchoProvider",
+            "tests.helpers.echo:EchoOptions",
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        ["compare", "--providers", "echo", "--runs", "1", "--json", "-o", "echo.join_timeout=0.5"],
+    )
+    assert result.exit_code == 1, result.output
+    (echo,) = json.loads(result.output)["providers"]
+    (error,) = echo["errors"]
+    assert error.startswith("echo avatar did not join: ")
+    assert "within 0.5 s" in error  # the timeout that ran out
+    assert "LIVEKIT_URL" in error  # what to do about it
+
+
+def test_an_exception_with_no_message_is_still_explained() -> None:
+    from avatarkit_cli.scenario import describe_exception, explain_failure
+
+    try:
+        try:
+            raise ConnectionResetError("peer went away")
+        except ConnectionResetError:
+            raise TimeoutError  # noqa: B904 -- chained implicitly, as asyncio does
+    except TimeoutError as exc:
+        described = describe_exception(exc)
+        explained = explain_failure("runway", "join", exc, in_memory=False)
+    assert described == "TimeoutError (after ConnectionResetError: peer went away)"
+    assert explained.startswith("runway avatar did not join: TimeoutError (after")
+    assert "reach the LiveKit server" in explained
+    created = explain_failure("runway", "start", TimeoutError(), in_memory=True)
+    assert created == (
+        "runway avatar could not be created: TimeoutError. Check its options and credentials "
+        "with: avatarkit doctor runway"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from avatarkit import ProviderSpec
 from avatarkit_cli.app import app
 from avatarkit_cli.clips import bundled_utterances
 from avatarkit_providers.local.render import FaceRenderer
@@ -53,9 +55,12 @@ def test_demo_writes_a_playable_lip_synced_mp4(tmp_path: Path, provider: str) ->
     )
     assert result.exit_code == 0, result.output
     text = result.output
-    for event in ("created", "joined", "first frame", "utterance 1 played", "utterance 2"):
-        assert event in text
-    assert "ended" in text and "graceful" in text
+    for event in ("created", "joined", "utterance 1 played", "utterance 2 played", "ended"):
+        assert text.count(f"  {event}  ") == 1, text  # the timeline is printed once, live
+    assert "graceful" in text
+    # then one summary line (rich may wrap it)
+    summary = " ".join(text.split()).partition("remote session")[2]
+    assert "joined in" in summary and "first frame in" in summary and "video frames)" in summary
     if provider == "runway":
         assert "runway (emulated)" in text  # never passed off as the real service
         assert "COMPLETED" in text
@@ -73,6 +78,17 @@ def test_demo_writes_a_playable_lip_synced_mp4(tmp_path: Path, provider: str) ->
     opened_in_speech = mouth[speaking].mean() - rest
     opened_in_silence = np.median(mouth[silent]) - rest
     assert opened_in_speech > 3 * max(opened_in_silence, 1.0)
+
+
+def test_a_provider_without_a_double_is_refused_naming_those_that_have_one(
+    third_party: Callable[[ProviderSpec], None],
+) -> None:
+    third_party(ProviderSpec("mirror", "third-party", "tests.helpers.echo:MirrorProvider"))
+    result = CliRunner().invoke(app, ["demo", "--provider", "mirror"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # unwrapped from rich's box
+    assert "mirror cannot run here with no account" in said
+    assert "declares no double" in said and "Choose one of: local, runway" in said
 
 
 async def test_frames_arriving_in_bursts_still_make_a_valid_mp4(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`avatarkit emulate runway`: a Runway API a real agent can be pointed at."""
+"""`avatarkit emulate runway`: a Runway API a real agent can be pointed at; providers
+without a remote API are refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+from typer.testing import CliRunner
+
+from avatarkit_cli.app import app
 
 
 def free_port() -> int:
@@ -52,3 +57,17 @@ def test_emulate_serves_the_runway_api_until_stopped() -> None:
         out, _ = proc.communicate(timeout=10)
     assert f"RUNWAYML_BASE_URL=http://127.0.0.1:{port}" in out
     assert "emulated" in out
+
+
+def test_a_provider_with_no_remote_api_cannot_be_emulated() -> None:
+    result = CliRunner().invoke(app, ["emulate", "local"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # unwrapped from rich's box
+    assert "local cannot be emulated: it has no remote API" in said
+    assert "Providers that can: runway" in said
+
+
+def test_an_unknown_provider_is_refused_with_a_suggestion() -> None:
+    result = CliRunner().invoke(app, ["emulate", "runwya"])
+    assert result.exit_code == 2
+    assert "runway" in result.output

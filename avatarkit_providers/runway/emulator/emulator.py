@@ -30,6 +30,16 @@ from .sessions import Session, SessionStatus, StateChange
 logger = logging.getLogger("avatarkit.runway.emulator")
 
 EMULATED_API_KEY = "key_emulated_runway"
+EMULATED_LABEL = "runway (emulated)"
+"""Drawn into the emulated avatar's video, so it is never mistaken for Runway's."""
+
+
+def face_video(
+    size: int = 256, fps: float = 25, *, label: str | None = EMULATED_LABEL
+) -> Callable[[], FaceVideoGenerator]:
+    """A video factory for :class:`RunwayEmulator`: the local face, ``size`` pixels square,
+    with ``label`` drawn in a banner."""
+    return lambda: FaceVideoGenerator(width=size, height=size, fps=fps, label=label)
 
 
 @attrs.define
@@ -91,7 +101,7 @@ class RunwayEmulator:
         )
         self.worker_faults = WorkerFaults()
         self.workers: dict[str, AvatarWorker] = {}
-        self._video = video or (lambda: FaceVideoGenerator(width=256, height=256, fps=25))
+        self._video = video or face_video()
         self._faults: dict[str, WorkerFault] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
