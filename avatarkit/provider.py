@@ -6,9 +6,10 @@ A provider implements three hooks and nothing else:
 - :meth:`AvatarProvider.stream` says where and how the agent's audio reaches the avatar,
 - :meth:`AvatarProvider.end` ends the remote session, gracefully or by force.
 
-The core (:mod:`avatarkit.session`) owns the rest: options, LiveKit settings and the avatar's
-token, the HTTP session and retries, routing the agent's audio, close and shutdown wiring,
-ending exactly once on every path, cleanup of failed starts, errors and metrics.
+The core (:mod:`avatarkit.session` and the modules it drives) owns the rest: options,
+LiveKit settings and the avatar's token, the HTTP session and retries, routing the agent's
+audio, close and shutdown wiring, ending exactly once on every path, cleanup of failed
+starts, errors and metrics.
 See ``docs/architecture.md`` for why the interface has this shape.
 """
 

@@ -28,6 +28,7 @@ from livekit.agents.voice.io import (
     PlaybackStartedEvent,
 )
 
+from ._compat import pending_playbacks
 from .log import logger
 
 
@@ -170,7 +171,7 @@ class AudioRelay(AudioOutput):
     def flush(self) -> None:
         super().flush()
         if self._closed:
-            if self._pending_playback_count:
+            if pending_playbacks(self):
                 self.on_playback_finished(playback_position=0.0, interrupted=True)
             return
         if not self._capturing:

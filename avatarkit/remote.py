@@ -77,6 +77,11 @@ class RemoteAvatar:
     def ended(self) -> bool:
         return self._end_task is not None
 
+    @property
+    def in_room(self) -> bool:
+        """The avatar's participant is in the room now."""
+        return self.identity in self.room.remote_participants
+
     async def create(self) -> RemoteSession:
         """Create the remote session. Shielded: a cancelled caller still learns its id, so
         that :meth:`end` can end it."""

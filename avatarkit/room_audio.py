@@ -2,8 +2,8 @@
 
 livekit's RoomIO publishes the agent's audio unless an output is already set, and an avatar
 that starts before the AgentSession sets one. avatarkit then publishes the same track RoomIO
-would (livekit's ``_ParticipantAudioOutput``, kept private by livekit-agents ~=1.8, so the
-import is pinned by our dependency range) as soon as the room is connected, so that falling
+would (livekit's ``_ParticipantAudioOutput``, kept private by livekit-agents ~=1.8, so it
+comes through :mod:`avatarkit._compat`) as soon as the room is connected, so that falling
 back to it costs no publish round trip.
 """
 
@@ -13,8 +13,8 @@ import asyncio
 
 from livekit import rtc
 from livekit.agents.voice.io import AudioOutput
-from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
 
+from ._compat import ParticipantAudioOutput
 from .log import logger
 
 TRACK_NAME = "roomio_audio"  # the name RoomIO gives it, so frontends find it as usual
@@ -22,7 +22,7 @@ TRACK_NAME = "roomio_audio"  # the name RoomIO gives it, so frontends find it as
 
 def room_audio_output(room: rtc.Room, *, sample_rate: int) -> AudioOutput:
     """An audio output publishing to ``room`` as the agent, started in the background."""
-    output = _ParticipantAudioOutput(
+    output = ParticipantAudioOutput(
         room,
         sample_rate=sample_rate,
         num_channels=1,
@@ -38,7 +38,7 @@ def room_audio_output(room: rtc.Room, *, sample_rate: int) -> AudioOutput:
 _starting: set[asyncio.Task[None]] = set()
 
 
-async def _start(room: rtc.Room, output: _ParticipantAudioOutput) -> None:
+async def _start(room: rtc.Room, output: ParticipantAudioOutput) -> None:
     if not room.isconnected():
         connected = asyncio.get_running_loop().create_future()
 

@@ -1,13 +1,20 @@
-"""The avatar session every provider shares: the lifecycle from ``start()`` to ``aclose()``."""
+"""The avatar session the app sees: options, lifecycle and events, from ``start()`` to
+``aclose()``.
+
+The work is elsewhere: the policy (bring-up, failover, renewal, rescue) in
+:mod:`avatarkit.supervisor`, the edits to livekit's audio chain in :mod:`avatarkit.audio_route`,
+each remote session in :mod:`avatarkit.remote`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import difflib
-import math
+import enum
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -15,9 +22,10 @@ from livekit import rtc
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, AgentSession
 from livekit.agents.job import get_job_context
 from livekit.agents.metrics.base import Metadata
-from livekit.agents.voice.avatar import AvatarSession
 from livekit.agents.voice.io import AudioOutput
 
+from ._compat import AvatarSessionHooks
+from .audio_route import AudioRoute
 from .errors import AvatarClosedError, ConfigurationError
 from .events import AvatarkitMetrics, AvatarState, AvatarStateChanged
 from .http import HttpClient
@@ -26,18 +34,38 @@ from .options import CORE_OPTIONS, CoreOptions
 from .provider import AvatarProvider, CreateRequest, EndReason, RemoteSession
 from .relay import AudioRelay
 from .remote import RemoteAvatar
-from .room_audio import room_audio_output
+from .supervisor import MAX_RECOVERIES, RENEW_AHEAD, Candidate, Supervisor, runtime_cap
 from .tokens import LiveKitSettings, mint_avatar_token
 
-MAX_RECOVERIES = 3  # unplanned losses recovered from, before staying audio-only
-RENEW_AHEAD = 60.0  # seconds before a provider's runtime cap to bring in the next session
+__all__ = ["MAX_RECOVERIES", "RENEW_AHEAD", "AvatarkitSession", "Lifecycle"]
+
+
+class Lifecycle(enum.Enum):
+    """Where an :class:`AvatarkitSession` is in its life; it only moves forward."""
+
+    NEW = "new"
+    """Built by ``get()``; ``start()`` not called yet."""
+    STARTING = "starting"
+    """``start()`` is routing the audio and waiting for a remote session to be created."""
+    RUNNING = "running"
+    """``start()`` returned; the supervisor keeps an avatar (or the room) speaking."""
+    STOPPED = "stopped"
+    """Supervision stopped without ``aclose()``: the room went away, the AgentSession closed,
+    or ``start()`` failed. Every remote session is being ended; ``aclose()`` releases the rest."""
+    CLOSING = "closing"
+    """``aclose()`` is ending the remote sessions, restoring the audio route, releasing."""
+    CLOSED = "closed"
+    """``aclose()`` finished."""
+
+
+_ACTIVE = (Lifecycle.STARTING, Lifecycle.RUNNING)
 
 
 def _option_names(options_class: type[Any]) -> list[str]:
     return [f.alias for f in attrs.fields(options_class)]
 
 
-class AvatarkitSession(AvatarSession[Any]):
+class AvatarkitSession(AvatarSessionHooks):
     """A LiveKit ``AvatarSession`` driven by an :class:`~avatarkit.AvatarProvider`.
 
     Get one with :func:`avatarkit.get`. ``start()`` routes the agent's audio through a relay
@@ -60,32 +88,15 @@ class AvatarkitSession(AvatarSession[Any]):
         self._candidates: list[tuple[AvatarProvider[Any], CoreOptions]] = [(provider, options)]
         if fallback is not None:
             self._candidates += fallback._candidates
-        self._index = 0
+        self._lifecycle = Lifecycle.NEW
+        self._start_error: BaseException | None = None
+        self._avatar_state: AvatarState | None = None
         self._lk_room: rtc.Room | None = None
         self._lk_agent_session: AgentSession[Any] | None = None
-        self._started = False
-        self._closing = False
-        self._start_error: BaseException | None = None
-        self._settings: list[LiveKitSettings] = []
-        self._agent_id = ""
-        self._remotes: list[RemoteAvatar] = []
-        self._active: RemoteAvatar | None = None
-        self._standby: RemoteAvatar | None = None
-        self._lost: dict[RemoteAvatar, asyncio.Future[str]] = {}
-        self._rescues: dict[RemoteAvatar, asyncio.Task[Any]] = {}
         self._relay: AudioRelay | None = None
-        self._room_sink: AudioOutput | None = None
-        self._own_room_sink = False
-        self._restore: tuple[Any, AudioOutput | None] | None = None
-        self._switch_lock = asyncio.Lock()
-        self._run_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._route: AudioRoute | None = None
+        self._supervisor: Supervisor[RemoteAvatar, AudioOutput] | None = None
         self._aclose_task: asyncio.Task[None] | None = None
-        self._created: asyncio.Future[None] | None = None
-        self._joined: asyncio.Future[None] | None = None
-        self._ack_timer: asyncio.TimerHandle | None = None
-        self._state: AvatarState | None = None
-        self._agent_session_closed = False
 
     @classmethod
     def from_options(
@@ -104,7 +115,9 @@ class AvatarkitSession(AvatarSession[Any]):
                 )
         core = CoreOptions(**{k: v for k, v in options.items() if k in CORE_OPTIONS})
         fallback = core.fallback
-        if fallback is not None and (not isinstance(fallback, cls) or fallback._started):
+        if fallback is not None and (
+            not isinstance(fallback, cls) or fallback.lifecycle is not Lifecycle.NEW
+        ):
             raise ConfigurationError(
                 f"{name}: fallback must be an avatar from avatarkit.get() that was not started, "
                 f"e.g. fallback=avatarkit.get('local'); got {type(fallback).__name__}"
@@ -119,6 +132,15 @@ class AvatarkitSession(AvatarSession[Any]):
         return cls(provider_cls(provider_options, http), core, fallback)
 
     # -- what the app sees ------------------------------------------------------------------
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """Where this session is in its life (see :class:`Lifecycle`)."""
+        return self._lifecycle
+
+    @property
+    def _active(self) -> RemoteAvatar | None:
+        return self._supervisor.active if self._supervisor is not None else None
 
     @property
     def avatar_identity(self) -> str:
@@ -139,26 +161,30 @@ class AvatarkitSession(AvatarSession[Any]):
 
     @property
     def state(self) -> AvatarState | None:
-        return self._state
+        return self._avatar_state
 
     @property
     def remote_avatars(self) -> list[RemoteAvatar]:
         """Every remote avatar this session created or tried, oldest first."""
-        return list(self._remotes)
+        return self._supervisor.remotes if self._supervisor is not None else []
 
     @property
     def remote_session(self) -> RemoteSession | None:
         """The most recent remote session created."""
-        created = [r.remote for r in self._remotes if r.remote is not None]
+        created = [r.remote for r in self.remote_avatars if r.remote is not None]
         return created[-1] if created else None
 
     @property
     def end_outcome(self) -> str | None:
         """How the most recent remote session was ended: ``graceful``, ``forced``,
         ``failed`` (it may still run), ``not_created``, or None while it runs."""
-        if not self._remotes:
-            return "not_created" if self._closing else None
-        return self._remotes[-1].end_outcome
+        remotes = self.remote_avatars
+        if not remotes:
+            ending = self._lifecycle in (Lifecycle.CLOSING, Lifecycle.CLOSED) or (
+                self._supervisor is not None and self._supervisor.stopped
+            )
+            return "not_created" if ending else None
+        return remotes[-1].end_outcome
 
     @property
     def audio_without_avatar(self) -> float:
@@ -186,11 +212,14 @@ class AvatarkitSession(AvatarSession[Any]):
         LiveKit settings come from these arguments, else from ``get()``'s options, else from
         ``LIVEKIT_URL`` / ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET``.
         """
-        if self._started:
-            raise RuntimeError("this avatar session was already started; get() a new one")
-        self._started = True
+        if self._lifecycle is not Lifecycle.NEW:
+            raise RuntimeError(
+                f"this avatar session was already {self._lifecycle.value} when start() was "
+                "called again; an avatar starts once: get() a new one"
+            )
+        self._lifecycle = Lifecycle.STARTING
         try:
-            self._settings = [
+            settings = [
                 LiveKitSettings.resolve(
                     livekit_url or opts.livekit_url,
                     livekit_api_key or opts.livekit_api_key,
@@ -198,37 +227,44 @@ class AvatarkitSession(AvatarSession[Any]):
                 )
                 for _, opts in self._candidates
             ]
-            self._agent_id = _agent_identity(room)
+            agent_id = _agent_identity(room)
         except Exception as exc:  # nothing was created yet; wait_for_join() must say so too
             self._start_error = exc
+            self._lifecycle = Lifecycle.STOPPED
             raise
 
-        loop = asyncio.get_running_loop()
-        self._created, self._joined = loop.create_future(), loop.create_future()
-        for fut in (self._created, self._joined):
-            fut.add_done_callback(_retrieve)
+        relay = self._relay = AudioRelay(sample_rate=self._provider.sample_rate)
+        self._supervisor = Supervisor(
+            [_candidate(provider, options) for provider, options in self._candidates],
+            relay,
+            make_remote=functools.partial(self._new_remote, room, settings, agent_id),
+            on_loss=self._options.on_loss,
+            on_state=self._set_state,
+            on_metrics=self._emit,
+        )
         await super().start(agent_session, room)
         self._lk_room = room
         self._lk_agent_session = agent_session
         agent_session.on("close", self._on_agent_session_close)
         room.on("disconnected", self._on_room_disconnected)
-        self._relay = AudioRelay(sample_rate=self._provider.sample_rate)
-        self._relay.on_flushed = self._on_segment_flushed
-        self._route_audio(agent_session, room, self._relay)
-        self._run_task = asyncio.create_task(self._run(), name="avatarkit.supervisor")
+        self._route = AudioRoute(agent_session, room, relay)
+        self._route.install()
+        self._supervisor.start(self._route.room_sink)
         try:
             if wait is None:
-                await asyncio.shield(self._created)
+                await asyncio.shield(self._supervisor.created)
             elif wait > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._created), wait)
+                    await asyncio.wait_for(asyncio.shield(self._supervisor.created), wait)
         except BaseException as exc:
             self._start_error = exc
-            self._shutdown(
+            self._stop(
                 "start_cancelled" if isinstance(exc, asyncio.CancelledError) else "start_failed"
             )
             await asyncio.shield(self.aclose())
             raise
+        if self._lifecycle is Lifecycle.STARTING:
+            self._lifecycle = Lifecycle.RUNNING
 
     async def wait_for_join(self, *, timeout: float | None = 30.0) -> None:
         """Wait until an avatar has joined and published video; raises
@@ -237,308 +273,102 @@ class AvatarkitSession(AvatarSession[Any]):
             raise AvatarClosedError(
                 f"{self.provider} avatar did not start: {self._start_error!r}"
             ) from self._start_error
-        if self._joined is None:
-            raise RuntimeError("start() the avatar first")
-        await asyncio.wait_for(asyncio.shield(self._joined), timeout)
+        if self._supervisor is None:
+            if self._lifecycle is Lifecycle.NEW:
+                raise RuntimeError("start() the avatar first")
+            raise RuntimeError("this avatar session was closed before it was started")
+        await asyncio.wait_for(asyncio.shield(self._supervisor.joined), timeout)
 
-    async def _wait_avatar_join(self) -> None:
+    async def _wait_joined(self) -> None:
         # livekit's base class waits for one identity; ours changes with renewals
-        assert self._joined is not None
+        assert self._supervisor is not None
         with contextlib.suppress(Exception):
-            await asyncio.shield(self._joined)
+            await asyncio.shield(self._supervisor.joined)
 
     async def aclose(self) -> None:
         """End every remote session, put the audio route back, release resources.
 
         Safe to call any number of times, from any number of tasks.
         """
-        if self._aclose_task is None:
+        if self._lifecycle not in (Lifecycle.CLOSING, Lifecycle.CLOSED):
+            self._stop("aclose")
+            self._lifecycle = Lifecycle.CLOSING
             self._aclose_task = asyncio.create_task(self._aclose(), name="avatarkit.aclose")
+        assert self._aclose_task is not None
         await asyncio.shield(self._aclose_task)
 
     async def _aclose(self) -> None:
-        self._shutdown("aclose")
         try:
-            if self._run_task is not None:
-                await asyncio.gather(self._run_task, return_exceptions=True)
-            await asyncio.gather(*(r.end("aclose") for r in self._remotes), return_exceptions=True)
+            if self._supervisor is not None:
+                await self._supervisor.finish()
         finally:
-            await self._restore_audio()
-            if self._lk_agent_session is not None:
-                self._lk_agent_session.off("close", self._on_agent_session_close)
-            if self._lk_room is not None:
-                self._lk_room.off("disconnected", self._on_room_disconnected)
-            for task in list(self._tasks):
-                task.cancel()
-            self._set_state("ended", "closed")
-            await super().aclose()
-            for provider, _ in self._candidates:
-                await provider.aclose()
-                await provider.http.aclose()
-            self._lk_room = self._lk_agent_session = None
+            try:
+                if self._route is not None:
+                    await self._route.restore()
+                if self._lk_agent_session is not None:
+                    self._lk_agent_session.off("close", self._on_agent_session_close)
+                if self._lk_room is not None:
+                    self._lk_room.off("disconnected", self._on_room_disconnected)
+                if self._supervisor is not None:
+                    self._supervisor.cancel_tasks()
+                self._set_state("ended", "closed")
+                await super().aclose()
+                for provider, _ in self._candidates:
+                    await provider.aclose()
+                    await provider.http.aclose()
+                self._lk_room = self._lk_agent_session = None
+            finally:
+                self._lifecycle = Lifecycle.CLOSED
 
-    def _shutdown(self, reason: EndReason) -> None:
-        """Stop supervising and end every remote session (idempotent, synchronous)."""
-        if self._closing:
+    def _stop(self, reason: EndReason) -> None:
+        """Stop supervising and end every remote session (once; synchronous)."""
+        if self._lifecycle not in _ACTIVE:
             return
-        self._closing = True
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-        if self._run_task is not None:
-            self._run_task.cancel()
-        for remote in self._remotes:
-            remote.end(reason)
-        for fut in (self._created, self._joined):
-            if fut is not None and not fut.done():
-                fut.set_exception(
-                    AvatarClosedError(f"{self.provider} avatar was closed ({reason})")
-                )
+        self._lifecycle = Lifecycle.STOPPED
+        if self._supervisor is not None:
+            self._supervisor.stop(reason)
 
     def _on_agent_session_close(self, _: Any) -> None:
-        self._agent_session_closed = True
-        self._shutdown("agent_session_closed")
+        self._stop("agent_session_closed")
 
     def _on_room_disconnected(self, *_: Any) -> None:
-        self._shutdown("room_disconnected")
+        self._stop("room_disconnected")
 
-    # -- supervision --------------------------------------------------------------------------
+    # -- what the supervisor calls ------------------------------------------------------------
 
-    async def _run(self) -> None:
-        recoveries = 0
-        while True:
-            remote = await self._bring_up("start" if not self._remotes else "recovery")
-            if remote is None:
-                self._set_state("degraded", "no avatar could start")
-                await self._to_room()
-                return
-            await self._hand_over(remote, None)
-            while True:
-                lost = self._lost[remote]
-                renew_in = self._renew_at(remote) - time.monotonic()
-                try:
-                    await asyncio.wait_for(asyncio.shield(lost), max(renew_in, 0.0))
-                    await self._rescues[remote]  # the audio moves off it first
-                    break
-                except asyncio.TimeoutError:
-                    pass
-                self._set_state("renewing", "runtime cap ahead", remote)
-                fresh = await self._bring_up("renewal")
-                if fresh is None:
-                    logger.warning("could not renew the avatar; keeping it until it ends")
-                    await asyncio.shield(lost)
-                    await self._rescues[remote]
-                    break
-                await self._hand_over(fresh, remote)
-                remote = fresh
-            if self._options.on_loss == "audio_only" or recoveries >= MAX_RECOVERIES:
-                return
-            recoveries += 1
-
-    async def _bring_up(self, why: str) -> RemoteAvatar | None:
-        """Create and join a remote avatar, trying each provider from the current one."""
-        assert self._lk_room is not None and self._created is not None
-        error: BaseException | None = None
-        for i in range(self._index, len(self._candidates)):
-            provider, options = self._candidates[i]
-            remote = self._new_remote(i)
-            self._set_state("starting", why, remote)
-            try:
-                await asyncio.wait_for(self._create_and_join(remote), options.join_timeout)
-            except (Exception, asyncio.TimeoutError) as exc:
-                timed_out = isinstance(exc, asyncio.TimeoutError)
-                error = exc
-                if timed_out:
-                    error = AvatarClosedError(
-                        f"{provider.name} avatar did not join within {options.join_timeout} s"
-                    )
-                logger.warning("%s avatar failed to start: %r", provider.name, error)
-                remote.end("join_timeout" if timed_out else "start_failed")
-                if i + 1 < len(self._candidates):
-                    self._set_state("failed_over", f"{provider.name}: {error}", remote)
-                continue
-            self._index = i
-            if self._joined is not None and not self._joined.done():
-                self._joined.set_result(None)
-            self._emit(
-                "joined",
-                remote,
-                session_started_time=time.time() - (time.monotonic() - remote.started_at),
-                avatar_joined_time=time.time(),
-                join_latency=_since(remote.started_at, remote.joined_at),
-                first_frame_latency=_since(remote.started_at, remote.first_frame_at),
-            )
-            return remote
-        if not self._created.done():
-            self._created.set_exception(error or AvatarClosedError("no avatar provider"))
-        if self._joined is not None and not self._joined.done():
-            self._joined.set_exception(AvatarClosedError(f"no avatar could start: {error!r}"))
-        return None
-
-    async def _create_and_join(self, remote: RemoteAvatar) -> None:
-        assert self._created is not None
-        await remote.create()
-        if not self._created.done():
-            self._created.set_result(None)
-        await remote.join()
-
-    def _new_remote(self, index: int) -> RemoteAvatar:
-        assert self._lk_room is not None
+    def _new_remote(
+        self,
+        room: rtc.Room,
+        settings: list[LiveKitSettings],
+        agent_id: str,
+        index: int,
+        identity: str,
+        on_lost: Callable[[RemoteAvatar, str], None],
+    ) -> RemoteAvatar:
         provider, options = self._candidates[index]
-        base = options.avatar_participant_identity or provider.default_identity
-        # two avatars overlap during a renewal, so each remote session gets its own identity
-        taken = {r.identity for r in self._remotes}
-        identity, n = base, 1
-        while identity in taken:
-            identity, n = f"{base}-{n}", n + 1
-        settings = self._settings[index]
+        name = options.avatar_participant_name or identity
         request = CreateRequest(
-            room=self._lk_room,
-            room_name=self._lk_room.name,
-            livekit_url=settings.url,
+            room=room,
+            room_name=room.name,
+            livekit_url=settings[index].url,
             avatar_token=mint_avatar_token(
-                settings,
-                room_name=self._lk_room.name,
+                settings[index],
+                room_name=room.name,
                 identity=identity,
-                name=options.avatar_participant_name or identity,
-                agent_identity=self._agent_id,
+                name=name,
+                agent_identity=agent_id,
                 lifetime=provider.session_lifetime(),
             ),
-            agent_identity=self._agent_id,
+            agent_identity=agent_id,
             avatar_identity=identity,
-            avatar_name=options.avatar_participant_name or identity,
+            avatar_name=name,
         )
-        remote = RemoteAvatar(provider, request, on_lost=self._on_lost)
-        self._lost[remote] = asyncio.get_running_loop().create_future()
-        self._remotes.append(remote)
-        return remote
-
-    def _renew_at(self, remote: RemoteAvatar) -> float:
-        start = remote.created_at or remote.started_at
-        options = self._candidates[self._index][1]
-        if options.renew_after is not None:
-            return start + options.renew_after
-        cap = _cap(remote.provider)
-        if cap is None:
-            return math.inf
-        return start + max(cap - RENEW_AHEAD, cap / 2)
-
-    async def _hand_over(self, fresh: RemoteAvatar, old: RemoteAvatar | None) -> None:
-        """Move the agent's audio to ``fresh`` at an utterance boundary, then end ``old``."""
-        relay = self._relay
-        assert relay is not None and fresh.output is not None
-        self._standby = fresh
-        if relay.sink is not None and relay.busy:
-            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(relay.wait_idle())]
-            if old is not None:
-                waits.append(asyncio.ensure_future(asyncio.shield(self._lost[old])))
-                cap = _cap(old.provider)
-                deadline = (old.created_at or old.started_at) + cap - 1.0 if cap else None
-            else:
-                deadline = None
-            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            _, pending = await asyncio.wait(
-                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for w in pending:
-                w.cancel()
-        async with self._switch_lock:
-            self._standby = None
-            if relay.sink is not fresh.output:
-                heard = None
-                if relay.busy and old is not None and relay.sink is old.output:
-                    # the old one's cap is here and the agent is still speaking
-                    heard = await self._detach(old)
-                relay.switch(fresh.output, heard=heard)
-            self._active = fresh
-        if old is not None:
-            self._spawn(self._retire(old, fresh))
-        self._set_state("joined", "renewed" if old is not None else "joined", fresh)
-
-    async def _retire(self, old: RemoteAvatar, fresh: RemoteAvatar) -> None:
-        """End the session a renewal replaced; report how long the agent had no avatar video
-        (the old one gone before the new one's first frame)."""
-        await old.end("renewed" if old.lost_reason is None else "avatar_lost")
-        gone = old.lost_at or time.monotonic()
-        first = fresh.first_frame_at or fresh.joined_at or gone
-        self._emit("renewed", fresh, renewal_gap=max(0.0, first - gone))
-
-    def _on_lost(self, remote: RemoteAvatar, reason: str) -> None:
-        remote.lost_at = time.monotonic()
-        fut = self._lost.get(remote)
-        if fut is not None and not fut.done():
-            fut.set_result(reason)
-        if not self._closing:
-            self._rescues[remote] = self._spawn(self._rescue(remote, reason))
-
-    async def _rescue(self, remote: RemoteAvatar, reason: str) -> None:
-        """Move the audio off a lost avatar, replaying what the user did not hear."""
-        relay = self._relay
-        assert relay is not None
-        async with self._switch_lock:
-            if remote.output is None or relay.sink is not remote.output:
-                remote.end("avatar_lost")
-                return
-            lost_at = time.monotonic()
-            heard = await self._detach(remote)
-            if self._closing:  # aclose() ends the utterance; nothing to move it to
-                remote.end("avatar_lost")
-                return
-            standby = self._standby
-            if standby is not None and standby.lost_reason is None and standby.output is not None:
-                relay.switch(standby.output, heard=heard)
-            else:
-                relay.switch(self._room_sink, heard=heard, room=True)
-                self._active = None
-                self._set_state("degraded", reason, remote)
-            self._emit("lost", remote, loss_to_audible=time.monotonic() - lost_at)
-        remote.end("avatar_lost")
-
-    async def _detach(self, remote: RemoteAvatar) -> int:
-        """Stop sending to ``remote`` and return how much of the current utterance it played:
-        measured from its audio track when possible, else estimated from the clock."""
-        relay = self._relay
-        assert relay is not None and remote.output is not None
-        lo, hi, sent_at = relay.base, relay.sent, relay.sent_at
-        pcm = relay.segment_pcm()[:hi]
-        relay.switch(None)  # hold the audio; the avatar's late events no longer count
-        if remote.identity in remote.room.remote_participants:
-            # still there (frozen, or slow to acknowledge): make it stop talking, so that
-            # what it played is final when we measure it
-            remote.output.clear_buffer()
-        tracker = remote.tracker
-        if tracker is None or tracker.last_frame_at is None:
-            # nothing known of its audio: estimate from the clock
-            elapsed = 0.0 if sent_at is None else time.monotonic() - sent_at
-            return min(lo + int(elapsed * remote.provider.sample_rate), hi)
-        await tracker.settle()  # its last audio may still be on its way to us
-        measured = tracker.heard(pcm, sent_at)
-        # unrecognisable audio: repeating some of the utterance beats dropping some
-        return lo if measured is None else min(max(measured, lo), hi)
-
-    def _on_segment_flushed(self, segment: int, remaining: float) -> None:
-        relay, remote = self._relay, self._active
-        if relay is None or remote is None or relay.sink is not remote.output:
-            return
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-        timeout = remaining + self._candidates[self._index][1].ack_timeout
-
-        def check() -> None:
-            if relay.busy and relay.segment_id == segment and relay.sink is remote.output:
-                remote.lose(f"no playback_finished {timeout:.1f} s after the utterance was sent")
-
-        self._ack_timer = asyncio.get_running_loop().call_later(timeout, check)
-
-    async def _to_room(self) -> None:
-        async with self._switch_lock:
-            assert self._relay is not None
-            self._relay.switch(self._room_sink, room=True)
-            self._active = None
+        return RemoteAvatar(provider, request, on_lost=on_lost)
 
     def _set_state(
         self, state: AvatarState, reason: str, remote: RemoteAvatar | None = None
     ) -> None:
-        previous, self._state = self._state, state
+        previous, self._avatar_state = self._avatar_state, state
         provider = remote.name if remote is not None else self.provider
         session_id = remote.session_id if remote is not None else None
         logger.info(
@@ -549,13 +379,12 @@ class AvatarkitSession(AvatarSession[Any]):
             AvatarStateChanged(state, previous, provider, session_id, reason),
         )
 
-    def _emit(self, event: str, remote: RemoteAvatar, **fields: Any) -> None:
+    def _emit(self, event: str, remote: RemoteAvatar, fields: Mapping[str, Any]) -> None:
         if self._lk_agent_session is None:
             return
-        now = time.time()
-        self._emit_metrics(
+        self._publish_metrics(
             AvatarkitMetrics(
-                timestamp=now,
+                timestamp=time.time(),
                 event=event,
                 provider=remote.name,
                 session_id=remote.session_id,
@@ -565,63 +394,17 @@ class AvatarkitSession(AvatarSession[Any]):
             )
         )
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
-    # -- the agent's audio route ---------------------------------------------------------
-
-    def _route_audio(
-        self, agent_session: AgentSession[Any], room: rtc.Room, relay: AudioRelay
-    ) -> None:
-        # Remember exactly what is replaced, so close and failure can put it back.
-        proxy = _sink_proxy(agent_session.output.audio)
-        if proxy is not None:
-            previous = proxy.next_in_chain
-            self._restore = (proxy, previous)
-            proxy.set_next_in_chain(relay)
-        else:
-            previous = agent_session.output.audio
-            self._restore = (None, previous)
-            agent_session.output.audio = relay
-        if previous is None:
-            # livekit's RoomIO will not publish the agent's audio now that an output is set,
-            # so the fallback to room audio needs one of our own, published ahead of need
-            previous = room_audio_output(room, sample_rate=relay.sample_rate or 24000)
-            self._own_room_sink = True
-        self._room_sink = previous
-
-    async def _restore_audio(self) -> None:
-        relay, agent_session = self._relay, self._lk_agent_session
-        if relay is None or self._restore is None or agent_session is None:
-            return
-        proxy, previous = self._restore
-        previous = previous or self._room_sink
-        if proxy is not None and proxy.next_in_chain is relay and previous is not None:
-            proxy.set_next_in_chain(previous)
-        elif agent_session.output.audio is relay:
-            agent_session.output.audio = previous
-        await relay.aclose()
-        if self._own_room_sink and self._room_sink is not None:
-            # it now carries the agent's audio; it goes when the AgentSession does
-            sink = self._room_sink
-            if self._agent_session_closed:
-                await _aclose_sink(sink)
-            else:
-                agent_session.once("close", lambda _: self._spawn(_aclose_sink(sink)))
-        self._restore = None
-
-
-def _sink_proxy(sink: AudioOutput | None) -> Any:
-    # The AgentSession puts a swap point (livekit's _AudioSinkProxy) at the bottom of its
-    # wrapper chain once started; replace_audio_tail() swaps below it, and so do we.
-    while sink is not None:
-        if hasattr(sink, "set_next_in_chain"):
-            return sink
-        sink = sink.next_in_chain
-    return None
+def _candidate(provider: AvatarProvider[Any], options: CoreOptions) -> Candidate:
+    return Candidate(
+        name=provider.name,
+        identity=options.avatar_participant_identity or provider.default_identity,
+        join_timeout=options.join_timeout,
+        ack_timeout=options.ack_timeout,
+        renew_after=options.renew_after,
+        cap=runtime_cap(provider.limits.runtime_cap, provider.session_lifetime()),
+        sample_rate=provider.sample_rate,
+    )
 
 
 def _agent_identity(room: rtc.Room) -> str:
@@ -634,23 +417,3 @@ def _agent_identity(room: rtc.Room) -> str:
         "outside a LiveKit job, connect the room before starting the avatar: "
         "its local participant's identity is the agent identity the avatar speaks for"
     )
-
-
-def _cap(provider: AvatarProvider[Any]) -> float | None:
-    caps = [c for c in (provider.limits.runtime_cap, provider.session_lifetime()) if c]
-    return min(caps) if caps else None
-
-
-def _since(start: float, end: float | None) -> float | None:
-    return None if end is None else end - start
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()  # failures reach the app through wait_for_join() and events
-
-
-async def _aclose_sink(sink: AudioOutput) -> None:
-    aclose = getattr(sink, "aclose", None)
-    if aclose is not None:
-        await aclose()

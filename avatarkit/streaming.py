@@ -12,20 +12,12 @@ forget their routes when retired.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from livekit import rtc
-from livekit.agents.voice.avatar import DataStreamAudioOutput, DataStreamAudioReceiver
-from livekit.agents.voice.avatar._datastream_io import (
-    RPC_CLEAR_BUFFER,
-    RPC_PLAYBACK_FINISHED,
-    RPC_PLAYBACK_STARTED,
-)
 
+from ._compat import RPC_CLEAR_BUFFER, DataStreamOutputHooks, DataStreamReceiverHooks, Handler
 from .log import logger
-
-Handler = Callable[[rtc.RpcInvocationData], str]
 
 # local participant -> RPC method -> caller identity -> handler
 _routes: weakref.WeakKeyDictionary[Any, dict[str, dict[str, Handler]]] = weakref.WeakKeyDictionary()
@@ -63,27 +55,19 @@ def unroute_rpc(room: rtc.Room, method: str, caller: str, handler: Handler) -> N
         participant.unregister_rpc_method(method)
 
 
-class RoomAudioOutput(DataStreamAudioOutput):
+class RoomAudioOutput(DataStreamOutputHooks):
     """``DataStreamAudioOutput`` whose playback RPCs are routed per room."""
 
-    def _register_playback_finished_rpc(  # type: ignore[override]
-        self, room: rtc.Room, *, caller_identity: str, handler: Handler
-    ) -> None:
-        route_rpc(room, RPC_PLAYBACK_FINISHED, caller_identity, handler)
-
-    def _register_playback_started_rpc(  # type: ignore[override]
-        self, room: rtc.Room, *, caller_identity: str, handler: Handler
-    ) -> None:
-        route_rpc(room, RPC_PLAYBACK_STARTED, caller_identity, handler)
+    def _route_rpc(self, room: rtc.Room, method: str, caller: str, handler: Handler) -> None:
+        route_rpc(room, method, caller, handler)
 
     def retire(self) -> None:
         """Stop routing this output's RPCs and stop waiting for its avatar: it is done."""
-        avatar = self._destination_identity
-        unroute_rpc(self._room, RPC_PLAYBACK_FINISHED, avatar, self._handle_playback_finished)
-        unroute_rpc(self._room, RPC_PLAYBACK_STARTED, avatar, self._handle_playback_started)
+        for method, avatar, handler in self.playback_routes():
+            unroute_rpc(self.output_room, method, avatar, handler)
         # The start task waits for the avatar until the room closes, then fails and logs an
         # error nobody can act on: stop it, or take its error if it already failed.
-        start = self._start_atask
+        start = self.start_task
         if start is not None:
             if not start.done():
                 start.cancel()
@@ -91,20 +75,18 @@ class RoomAudioOutput(DataStreamAudioOutput):
                 start.exception()
 
 
-class RoomAudioReceiver(DataStreamAudioReceiver):
+class RoomAudioReceiver(DataStreamReceiverHooks):
     """``DataStreamAudioReceiver`` (the avatar's side) whose ``lk.clear_buffer`` is routed
     per room."""
 
     _route: tuple[str, Handler] | None = None
 
-    def _register_clear_buffer_rpc(  # type: ignore[override]
-        self, room: rtc.Room, *, caller_identity: str, handler: Handler
-    ) -> None:
-        self._route = (caller_identity, handler)
-        route_rpc(room, RPC_CLEAR_BUFFER, caller_identity, handler)
+    def _route_rpc(self, room: rtc.Room, method: str, caller: str, handler: Handler) -> None:
+        self._route = (caller, handler)
+        route_rpc(room, method, caller, handler)
 
     async def aclose(self) -> None:
         await super().aclose()
         if self._route is not None:
-            unroute_rpc(self._room, RPC_CLEAR_BUFFER, *self._route)
+            unroute_rpc(self.receiver_room, RPC_CLEAR_BUFFER, *self._route)
             self._route = None

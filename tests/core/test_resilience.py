@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 from livekit.agents import Agent, AgentSession
-from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
 
 from avatarkit import AvatarClosedError, AvatarkitSession
+from avatarkit._compat import ParticipantAudioOutput as _ParticipantAudioOutput
+from avatarkit._compat import swap_point as _sink_proxy
 from avatarkit.events import AvatarkitMetrics, AvatarStateChanged
-from avatarkit.session import _sink_proxy
 from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from avatarkit_providers.runway.emulator.sessions import SessionStatus
 from memory_livekit import MemoryLiveKit, MemoryRoom

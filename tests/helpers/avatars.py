@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from livekit.agents import Agent, AgentSession, APIConnectOptions
-from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
 
 import avatarkit
+from avatarkit._compat import ParticipantAudioOutput as _ParticipantAudioOutput
 from avatarkit_providers.local.video import FaceVideoGenerator
 from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from memory_livekit import MemoryLiveKit
