@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from livekit import rtc
-from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
+from livekit.agents.voice.io import AudioOutput
 
 try:
     from avatarkit._compat import (
@@ -32,6 +32,7 @@ except ImportError as exc:  # a private module or name moved: say which
     )
 from avatarkit.events import AvatarkitMetrics
 from memory_livekit import MemoryLiveKit, MemoryRoom
+from tests.helpers.outputs import NullOutput
 
 DATASTREAM = "livekit.agents.voice.avatar._datastream_io"
 KW = inspect.Parameter.KEYWORD_ONLY
@@ -104,23 +105,7 @@ def test_the_participant_audio_output_is_still_roomio_s() -> None:
     assert inspect.iscoroutinefunction(cls.start), "_ParticipantAudioOutput.start() changed"
 
 
-class _Sink(AudioOutput):
-    def __init__(self, next_in_chain: AudioOutput | None = None) -> None:
-        super().__init__(
-            label="test",
-            capabilities=AudioOutputCapabilities(pause=False),
-            sample_rate=16000,
-            next_in_chain=next_in_chain,
-        )
-
-    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
-        await super().capture_frame(frame)
-
-    def flush(self) -> None:
-        super().flush()
-
-    def clear_buffer(self) -> None:
-        pass
+_Sink = NullOutput
 
 
 def test_the_swap_point_is_found_below_wrappers_and_only_there() -> None:

@@ -9,10 +9,9 @@ from typing import Any
 
 import attrs
 import pytest
-from livekit import api, rtc
+from livekit import api
 from livekit.agents import AgentSession
 from livekit.agents.voice.avatar import DataStreamAudioOutput
-from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
 
 import avatarkit
 from avatarkit import AvatarClosedError, AvatarkitSession
@@ -24,6 +23,7 @@ from avatarkit_providers.runway.provider import RunwayProvider
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
 from tests.helpers.avatars import assert_room_audio, end_calls, start_agent
+from tests.helpers.outputs import NullOutput
 
 Avatar = Callable[..., AvatarkitSession]
 
@@ -285,25 +285,7 @@ async def test_close_restores_the_audio_route_it_replaced(
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
 ) -> None:
-    class Speaker(AudioOutput):
-        def __init__(self) -> None:
-            super().__init__(
-                label="speaker",
-                next_in_chain=None,
-                sample_rate=16000,
-                capabilities=AudioOutputCapabilities(pause=False),
-            )
-
-        async def capture_frame(self, frame: rtc.AudioFrame) -> None:
-            await super().capture_frame(frame)
-
-        def flush(self) -> None:
-            super().flush()
-
-        def clear_buffer(self) -> None:
-            pass
-
-    speaker = Speaker()
+    speaker = NullOutput(label="speaker")
     agent_session.output.audio = speaker
     avatar = runway_avatar()
     await avatar.start(agent_session, room=agent_room)
