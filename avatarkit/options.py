@@ -2,26 +2,54 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import ConfigurationError
-from .secret import Secret
-from .tokens import check_livekit_url
+from .secret import Secret, redact_urls
+from .tokens import check_credential, check_livekit_url
 
 if TYPE_CHECKING:
     import aiohttp
     from livekit.agents import APIConnectOptions
 
 
-def _to_secret(value: str | Secret | None) -> Secret | None:
-    return None if value is None else Secret(value)
+MAX_IDENTITY_LENGTH = 128
+"""Longest participant identity (and name) avatarkit accepts. LiveKit documents no exact
+limit; an identity travels in every token, RPC and packet, and renewals append ``-N``."""
+
+
+def _to_secret(value: Any) -> Any:
+    # the validator says what is wrong with anything else, naming the option
+    return Secret(value) if isinstance(value, str) else value
+
+
+def _check_credential(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        check_credential(value, attribute.name)
 
 
 def _check_identity(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{attribute.name} must be a non-empty string, got {value!r}")
+    if value != value.strip() or not value.isprintable():
+        raise ConfigurationError(
+            f"{attribute.name} must not start or end with spaces nor hold control characters, "
+            f"got {value!r}"
+        )
+    if len(value) > MAX_IDENTITY_LENGTH:
+        raise ConfigurationError(
+            f"{attribute.name} must be at most {MAX_IDENTITY_LENGTH} characters, got {len(value)}"
+        )
+
+
+def is_number(value: object) -> bool:
+    """A finite int or float (not a bool, not NaN nor infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_conn_options(_: object, __: attrs.Attribute[Any], value: Any) -> None:
@@ -33,14 +61,27 @@ def _check_conn_options(_: object, __: attrs.Attribute[Any], value: Any) -> None
         raise ConfigurationError(
             f"conn_options must be a livekit.agents.APIConnectOptions, got {type(value).__name__}"
         )
+    retries = value.max_retry
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(
+            f"conn_options.max_retry must be a whole number >= 0, got {retries!r}"
+        )
+    if not is_number(value.retry_interval) or value.retry_interval < 0:
+        raise ConfigurationError(
+            "conn_options.retry_interval must be a finite number of seconds >= 0, "
+            f"got {value.retry_interval!r}"
+        )
+    if not is_number(value.timeout) or value.timeout <= 0:
+        raise ConfigurationError(
+            "conn_options.timeout must be a finite, positive number of seconds, "
+            f"got {value.timeout!r}"
+        )
 
 
 def _check_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-    ):
+    if value is not None and (not is_number(value) or value <= 0):
         raise ConfigurationError(
-            f"{attribute.name} must be a positive number of seconds, got {value!r}"
+            f"{attribute.name} must be a finite, positive number of seconds, got {value!r}"
         )
 
 
@@ -66,11 +107,17 @@ class CoreOptions:
         default=None, validator=_check_conn_options
     )
     """Retries, retry interval and per-request timeout of the provider's API (livekit's)."""
-    livekit_url: str | None = attrs.field(default=None, validator=_check_url)
+    livekit_url: str | None = attrs.field(
+        default=None, validator=_check_url, repr=lambda url: repr(redact_urls(str(url)))
+    )
     """Where the avatar joins, else start()'s argument, else LIVEKIT_URL."""
-    livekit_api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
+    livekit_api_key: Secret | None = attrs.field(
+        default=None, converter=_to_secret, validator=_check_credential
+    )
     """Signs the avatar's token, else start()'s argument, else LIVEKIT_API_KEY."""
-    livekit_api_secret: Secret | None = attrs.field(default=None, converter=_to_secret)
+    livekit_api_secret: Secret | None = attrs.field(
+        default=None, converter=_to_secret, validator=_check_credential
+    )
     """Signs the avatar's token, else start()'s argument, else LIVEKIT_API_SECRET."""
     http_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
     """An aiohttp session to use (default: the job's, else avatarkit's own)."""

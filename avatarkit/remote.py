@@ -16,6 +16,7 @@ from livekit import rtc
 from livekit.agents import utils
 from livekit.agents.voice.io import AudioOutput
 
+from .http import deadline
 from .log import logger
 from .playback import PlaybackTracker
 from .provider import (
@@ -29,6 +30,9 @@ from .provider import (
 from .streaming import RoomAudioOutput
 
 STATUS_INTERVAL = 10.0
+END_BUDGET_FACTOR = 2.0
+"""A forced end (the provider's API), all retries and waits included, takes at most this
+many times ``conn_options.timeout``; then it is given up and reported ``failed``."""
 
 
 class AvatarLost(Exception):
@@ -219,10 +223,15 @@ class RemoteAvatar:
                 logger.warning(
                     "graceful end failed (%r); ending the session through the API", exc, extra=extra
                 )
+        budget = END_BUDGET_FACTOR * self.provider.http.conn_options.timeout
         try:
-            await self.provider.end(
-                remote, EndRequest(reason, False, None, avatar_identity=self.identity)
-            )
+            with deadline(budget):  # the HTTP client fits its retries and waits in it
+                await asyncio.wait_for(
+                    self.provider.end(
+                        remote, EndRequest(reason, False, None, avatar_identity=self.identity)
+                    ),
+                    budget,
+                )
             self.end_outcome = "forced"
             logger.info("avatar session ended", extra={**extra, "outcome": "forced"})
         except Exception as exc:

@@ -13,6 +13,7 @@ import contextlib
 import difflib
 import enum
 import functools
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -86,8 +87,12 @@ class AvatarkitSession(AvatarSessionHooks):
         self._provider = provider
         self._options = options
         self._candidates: list[tuple[AvatarProvider[Any], CoreOptions]] = [(provider, options)]
+        self._fallback_of: AvatarkitSession | None = None
+        """The avatar that took this one as its fallback (and so owns its providers)."""
         if fallback is not None:
             self._candidates += fallback._candidates
+            fallback._fallback_of = self
+        self._guards: dict[tuple[str, Callable[..., Any]], Callable[..., None]] = {}
         self._lifecycle = Lifecycle.NEW
         self._start_error: BaseException | None = None
         self._avatar_state: AvatarState | None = None
@@ -121,6 +126,14 @@ class AvatarkitSession(AvatarSessionHooks):
             raise ConfigurationError(
                 f"{name}: fallback must be an avatar from avatarkit.get() that was not started, "
                 f"e.g. fallback=avatarkit.get('local'); got {type(fallback).__name__}"
+            )
+        if fallback is not None and fallback._fallback_of is not None:
+            # the two avatars would share its provider objects and HTTP clients: closing
+            # one would stop the other's avatar
+            raise ConfigurationError(
+                f"{name}: this fallback ({fallback.provider}) is already the fallback of another "
+                "avatar; get() a new fallback for each avatar, e.g. "
+                "fallback=avatarkit.get('local') in each call"
             )
         try:
             provider_options = provider_cls.options_class(
@@ -217,6 +230,12 @@ class AvatarkitSession(AvatarSessionHooks):
                 f"this avatar session was already {self._lifecycle.value} when start() was "
                 "called again; an avatar starts once: get() a new one"
             )
+        if self._fallback_of is not None:
+            raise RuntimeError(
+                f"this {self._provider.name} avatar is the fallback of a "
+                f"{self._fallback_of._provider.name} avatar: start that one, or get() a "
+                "separate avatar to start on its own"
+            )
         self._lifecycle = Lifecycle.STARTING
         try:
             settings = [
@@ -228,6 +247,14 @@ class AvatarkitSession(AvatarSessionHooks):
                 for _, opts in self._candidates
             ]
             agent_id = _agent_identity(room)
+            for provider, opts in self._candidates:
+                identity = opts.avatar_participant_identity or provider.default_identity
+                if identity == agent_id:
+                    raise ConfigurationError(
+                        f"{provider.name}: the avatar's identity {identity!r} is the agent's "
+                        "own; LiveKit would disconnect the agent when the avatar joins. "
+                        "Pass another avatar_participant_identity to avatarkit.get()"
+                    )
         except Exception as exc:  # nothing was created yet; wait_for_join() must say so too
             self._start_error = exc
             self._lifecycle = Lifecycle.STOPPED
@@ -334,6 +361,29 @@ class AvatarkitSession(AvatarSessionHooks):
     def _on_room_disconnected(self, *_: Any) -> None:
         self._stop("room_disconnected")
 
+    # -- the app's event handlers ------------------------------------------------------------
+
+    def on(self, event: str, callback: Callable[..., Any] | None = None) -> Callable[..., Any]:
+        """Register ``callback`` for ``event``. A handler that raises is logged, with its
+        name, and never stops the avatar nor the other handlers."""
+        if callback is None:
+
+            def decorator(callback: Callable[..., Any]) -> Callable[..., Any]:
+                self.on(event, callback)
+                return callback
+
+            return decorator
+        if inspect.iscoroutinefunction(callback):
+            return super().on(event, callback)  # livekit's error: sync handlers only
+        guard = self._guards.get((event, callback))
+        if guard is None:
+            guard = self._guards[(event, callback)] = _guarded(event, callback)
+        super().on(event, guard)
+        return callback
+
+    def off(self, event: str, callback: Callable[..., Any]) -> None:
+        super().off(event, self._guards.pop((event, callback), callback))
+
     # -- what the supervisor calls ------------------------------------------------------------
 
     def _new_remote(
@@ -382,17 +432,47 @@ class AvatarkitSession(AvatarSessionHooks):
     def _emit(self, event: str, remote: RemoteAvatar, fields: Mapping[str, Any]) -> None:
         if self._lk_agent_session is None:
             return
-        self._publish_metrics(
-            AvatarkitMetrics(
-                timestamp=time.time(),
-                event=event,
-                provider=remote.name,
-                session_id=remote.session_id,
-                metadata=Metadata(model_provider=remote.name),
-                audio_without_avatar=self.audio_without_avatar,
-                **fields,
-            )
+        metrics = AvatarkitMetrics(
+            timestamp=time.time(),
+            event=event,
+            provider=remote.name,
+            session_id=remote.session_id,
+            metadata=Metadata(model_provider=remote.name),
+            audio_without_avatar=self.audio_without_avatar,
+            **fields,
         )
+        try:
+            self._publish_metrics(metrics)
+        except Exception:  # an app's AgentSession handler (livekit re-raises its TypeError)
+            logger.exception(
+                "a metrics_collected handler of the AgentSession raised; the avatar goes on",
+                extra={"provider": remote.name, "session_id": remote.session_id},
+            )
+
+
+def _guarded(event: str, callback: Callable[..., Any]) -> Callable[..., None]:
+    """``callback`` called as livekit's ``EventEmitter`` would (with as many arguments as it
+    takes), but logging what it raises instead of raising it into avatarkit's tasks."""
+    try:
+        params = list(inspect.signature(callback).parameters.values())
+    except (TypeError, ValueError):  # no signature: give it everything
+        params = []
+        takes: int | None = None
+    else:
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+        takes = None if varargs else sum(p.kind in positional for p in params)
+    name = getattr(callback, "__qualname__", None) or type(callback).__qualname__
+
+    def guard(*args: Any) -> None:
+        try:
+            callback(*(args if takes is None else args[:takes]))
+        except Exception:
+            logger.exception(
+                "the app's %r handler %s raised; the avatar goes on without it", event, name
+            )
+
+    return guard
 
 
 def _candidate(provider: AvatarProvider[Any], options: CoreOptions) -> Candidate:

@@ -269,6 +269,18 @@ class Supervisor(Generic[A, S]):
         """Start supervising; ``room_sink`` is the agent's own room track, the fallback."""
         self._room_sink = room_sink
         self._run_task = asyncio.create_task(self._run(), name="avatarkit.supervisor")
+        self._run_task.add_done_callback(self._on_run_done)
+
+    def _on_run_done(self, task: asyncio.Task[None]) -> None:
+        # Supervision never dies silently: whatever escaped it fails start() and
+        # wait_for_join() instead of leaving them waiting forever.
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        logger.error("avatar supervision failed: %r", exc, exc_info=exc)
+        for fut in (self.created, self.joined):
+            if not fut.done():
+                fut.set_exception(AvatarClosedError(f"avatar supervision failed: {exc!r}"))
 
     def stop(self, reason: EndReason) -> None:
         """Stop supervising and end every remote session (idempotent, synchronous)."""
@@ -336,7 +348,14 @@ class Supervisor(Generic[A, S]):
         error: BaseException | None = None
         for i in range(self._index, len(self._candidates)):
             candidate = self._candidates[i]
-            remote = self._new_remote(i)
+            try:
+                remote = self._new_remote(i)
+            except Exception as exc:  # preparing it (minting, the request) failed: next one
+                error = exc
+                logger.warning("%s avatar could not be prepared: %r", candidate.name, exc)
+                if i + 1 < len(self._candidates):
+                    self._set_state("failed_over", f"{candidate.name}: {exc}", None)
+                continue
             self._set_state("starting", why, remote)
             try:
                 await asyncio.wait_for(self._create_and_join(remote), candidate.join_timeout)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
+from typing import Any
 
 import attrs
+from yarl import URL
 
 from .errors import ConfigurationError
-from .secret import Secret
+from .secret import Secret, redact_urls
 
 ATTRIBUTE_PUBLISH_ON_BEHALF = "lk.publish_on_behalf"  # livekit.agents.voice.room_io's name
 TOKEN_MARGIN = 300.0
@@ -23,20 +26,56 @@ outlive the join, with room for a slow provisioning queue. An hour does that gen
 _ENV = {"url": "LIVEKIT_URL", "api_key": "LIVEKIT_API_KEY", "api_secret": "LIVEKIT_API_SECRET"}
 
 
-def check_livekit_url(url: str) -> str:
+def check_livekit_url(url: Any, option: str = "livekit_url") -> str:
+    """``url`` if it is the URL of a LiveKit server, else a :class:`ConfigurationError`
+    naming ``option`` (the URL is shown without its userinfo and query)."""
+    if not isinstance(url, str):
+        raise ConfigurationError(
+            f"{option} must be a string such as 'wss://my-project.livekit.cloud', "
+            f"got {type(url).__name__}"
+        )
+    shown = redact_urls(url).split("?", 1)[0]  # a malformed URL hides its query from the regex
+    shown = re.sub(r"://[^/]*@", "://********@", shown) + ("?********" if "?" in url else "")
     if not url.startswith(("wss://", "ws://", "https://", "http://")):
         raise ConfigurationError(
-            f"livekit_url must start with wss:// (or ws://, https://, http://), got {url!r}; "
+            f"{option} must start with wss:// (or ws://, https://, http://), got {shown!r}; "
+            "pass the URL of your LiveKit server or set LIVEKIT_URL"
+        )
+    try:
+        host = URL(url).host
+    except ValueError:
+        host = None
+    if not host or any(c.isspace() for c in url):
+        raise ConfigurationError(
+            f"{option} must be a URL with a host and no spaces, got {shown!r}; "
             "pass the URL of your LiveKit server or set LIVEKIT_URL"
         )
     return url
+
+
+def check_credential(value: Any, option: str) -> Secret:
+    """``value`` as a :class:`Secret` if it has the form of a LiveKit API key or secret (a
+    non-empty string without spaces), else a :class:`ConfigurationError` naming ``option``
+    and never showing the value."""
+    if not isinstance(value, (str, Secret)):
+        raise ConfigurationError(
+            f"{option} must be a string (your LiveKit API key or secret), "
+            f"got {type(value).__name__}"
+        )
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not text or any(c.isspace() or not c.isprintable() for c in text):
+        raise ConfigurationError(
+            f"{option} must be a non-empty string without spaces or control characters "
+            "(check for a stray newline or quote where it is set)"
+        )
+    return Secret(text)
 
 
 @attrs.frozen
 class LiveKitSettings:
     """Where the avatar worker joins, and the key pair that signs its token."""
 
-    url: str
+    url: str = attrs.field(repr=lambda url: repr(redact_urls(url)))
     api_key: Secret
     api_secret: Secret
 
@@ -47,9 +86,16 @@ class LiveKitSettings:
         api_key: str | Secret | None = None,
         api_secret: str | Secret | None = None,
     ) -> LiveKitSettings:
-        """Take each setting from the argument, else its ``LIVEKIT_*`` variable."""
-        given = {"url": url, "api_key": api_key, "api_secret": api_secret}
-        values = {k: v if v else os.environ.get(_ENV[k]) for k, v in given.items()}
+        """Take each setting from the argument, else its ``LIVEKIT_*`` variable; raise a
+        :class:`ConfigurationError` naming a missing or malformed one."""
+        given: dict[str, Any] = {"url": url, "api_key": api_key, "api_secret": api_secret}
+        values: dict[str, Any] = {}
+        where: dict[str, str] = {}
+        for k, v in given.items():
+            if v is None or (isinstance(v, (str, Secret)) and not v):
+                values[k], where[k] = os.environ.get(_ENV[k]), _ENV[k]
+            else:
+                values[k], where[k] = v, f"livekit_{k}"
         missing = [k for k, v in values.items() if not v]
         if missing:
             raise ConfigurationError(
@@ -58,9 +104,9 @@ class LiveKitSettings:
                 + ": pass them to avatarkit.get() or start(), or set the variables"
             )
         return cls(
-            url=check_livekit_url(str(values["url"])),
-            api_key=Secret(values["api_key"]),  # type: ignore[arg-type]
-            api_secret=Secret(values["api_secret"]),  # type: ignore[arg-type]
+            url=check_livekit_url(values["url"], where["url"]),
+            api_key=check_credential(values["api_key"], where["api_key"]),
+            api_secret=check_credential(values["api_secret"], where["api_secret"]),
         )
 
 

@@ -26,7 +26,12 @@ def _check_size(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
 
 def _check_fps(_: object, __: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 60:
-        raise _fail(f"fps must be a number in 1..60, got {value!r}")
+        raise _fail(f"fps must be a finite number in 1..60, got {value!r}")
+
+
+def _check_seed(_: object, __: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(f"seed must be a whole number, got {value!r}")
 
 
 def _check_portrait(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
@@ -62,5 +67,5 @@ class LocalOptions:
     """A PNG or JPEG portrait to animate instead of the built-in face."""
     colors: Mapping[str, tuple[int, int, int]] = attrs.field(factory=dict, validator=_check_colors)
     """Colours of the built-in face: background, skin, eye, mouth, hair, shirt."""
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=_check_seed)
     """Seed of blinks and idle motion (the same seed draws the same face)."""

@@ -10,7 +10,7 @@ from avatarkit.http import HttpClient
 from .options import LocalOptions
 from .render import FaceStyle
 from .video import FaceVideoGenerator
-from .worker import AvatarWorker
+from .worker import AvatarWorker, unless_gone
 
 
 class LocalProvider(AvatarProvider[LocalOptions]):
@@ -41,11 +41,17 @@ class LocalProvider(AvatarProvider[LocalOptions]):
         )
 
     async def create(self, request: CreateRequest) -> RemoteSession:
-        worker = await AvatarWorker.join(
-            request.livekit_url,
-            request.avatar_token,
-            agent_identity=request.agent_identity,
-            video=self.video(),
+        # The agent's room going away (deleted, or the agent left) ends the wait at once:
+        # the core waits for this create before it can end anything.
+        worker = await unless_gone(
+            AvatarWorker.join(
+                request.livekit_url,
+                request.avatar_token,
+                agent_identity=request.agent_identity,
+                video=self.video(),
+            ),
+            request.room,
+            what="local",
         )
         session_id = f"local_{uuid.uuid4().hex[:12]}"
         self.workers[session_id] = worker

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from livekit import rtc
 from livekit.agents.voice.avatar import AvatarOptions, AvatarRunner
 
+from avatarkit.errors import AvatarClosedError
 from avatarkit.rooms import connect_room
 from avatarkit.secret import Secret
 from avatarkit.streaming import RoomAudioReceiver
@@ -22,6 +25,45 @@ from avatarkit.streaming import RoomAudioReceiver
 from .video import FaceVideoGenerator
 
 logger = logging.getLogger("avatarkit.local")
+T = TypeVar("T")
+
+
+async def unless_gone(
+    aw: Awaitable[T], room: rtc.Room, *, what: str, participant: str | None = None
+) -> T:
+    """Await ``aw``, unless ``room`` disconnects (or ``participant`` leaves it) first: then
+    cancel it and raise :class:`~avatarkit.AvatarClosedError`. Joining waits for the agent
+    to take the avatar's tracks, which never happens once the room is gone."""
+    gone: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def set_gone(reason: str) -> None:
+        if not gone.done():
+            gone.set_result(reason)
+
+    def on_disconnected(*_: object) -> None:
+        set_gone("the room disconnected")
+
+    def on_left(left: rtc.RemoteParticipant) -> None:
+        if left.identity == participant:
+            set_gone(f"{participant} left the room")
+
+    task = asyncio.ensure_future(aw)
+    room.on("disconnected", on_disconnected)
+    room.on("participant_disconnected", on_left)
+    try:
+        if not room.isconnected():
+            on_disconnected()
+        waits: set[asyncio.Future[Any]] = {task, gone}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        room.off("disconnected", on_disconnected)
+        room.off("participant_disconnected", on_left)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if not task.cancelled():
+        return task.result()
+    raise AvatarClosedError(f"{what}: {gone.result()} before the avatar was ready")
 
 
 class AvatarWorker:
@@ -44,6 +86,9 @@ class AvatarWorker:
                 audio_channels=video.channels,
             ),
         )
+        if not hasattr(self._runner, "_read_audio_atask"):
+            # livekit-agents sets it only in start(), and its aclose() reads it
+            self._runner._read_audio_atask = None  # type: ignore[assignment]
         self._closed: asyncio.Task[None] | None = None
 
     @classmethod
@@ -59,7 +104,9 @@ class AvatarWorker:
         room = await connect_room(url, token)
         worker = cls(room, agent_identity=agent_identity, video=video)
         try:
-            await worker.start()
+            await unless_gone(
+                worker.start(), room, what="the avatar worker", participant=agent_identity
+            )
         except BaseException:
             await worker.aclose()
             raise

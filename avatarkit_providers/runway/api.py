@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+import re
+from typing import Any, Literal, get_args
 
 import attrs
 
 from avatarkit.http import HttpClient, ProviderAPIError
-from avatarkit.secret import Secret
+from avatarkit.secret import Secret, redact
 
 from .options import RunwayOptions
 
@@ -17,6 +18,8 @@ MODEL = "gwm1_avatars"
 
 Status = Literal["NOT_READY", "READY", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 ACTIVE: frozenset[Status] = frozenset({"NOT_READY", "READY", "RUNNING"})
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+"""A session id as Runway gives them (UUIDs): it goes into URL paths, so nothing else."""
 
 
 def _when(value: Any) -> datetime.datetime | None:
@@ -51,6 +54,12 @@ class RealtimeSession:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RealtimeSession:
+        """Parse a session; ``ValueError`` saying what is missing or malformed."""
+        if not isinstance(data.get("id"), str) or data.get("status") not in get_args(Status):
+            raise ValueError(
+                f"a session needs a string id and a known status, got status "
+                f"{str(data.get('status'))[:40]!r}"
+            )
         key = data.get("sessionKey")
         return cls(
             id=str(data["id"]),
@@ -123,27 +132,42 @@ class RunwayAPI:
             idempotent=False,  # a resent create would start a second session
         )
         session_id = response.body.get("id") if isinstance(response.body, dict) else None
-        if not isinstance(session_id, str):
+        if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
+            got = redact(str(response.body), secrets)[:200] or "(empty body)"
             raise ProviderAPIError(
-                "runway", response.status, "create answered without a session id", retryable=False
+                "runway",
+                response.status,
+                "create answered without a usable session id (a session may have been "
+                f"created that avatarkit cannot end); the answer began: {got}",
+                retryable=False,
             )
         return session_id
+
+    def _session_url(self, session_id: str) -> str:
+        if not _SESSION_ID.match(session_id):
+            raise ValueError(f"not a Runway session id: {session_id[:80]!r}")
+        return f"{self._base}/{session_id}"
 
     async def get_session(self, session_id: str) -> RealtimeSession:
         """The session's current state."""
         response = await self._http.request(
-            "GET", f"{self._base}/{session_id}", headers=self._headers(), secrets=[self._api_key]
+            "GET", self._session_url(session_id), headers=self._headers(), secrets=[self._api_key]
         )
         if not isinstance(response.body, dict):
             raise ProviderAPIError("runway", response.status, "unreadable session", retryable=False)
-        return RealtimeSession.from_json(response.body)
+        try:
+            return RealtimeSession.from_json(response.body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderAPIError(
+                "runway", response.status, f"unreadable session: {exc}", retryable=False
+            ) from None
 
     async def cancel_session(self, session_id: str) -> None:
         """Cancel an active session. A session that has already ended counts as cancelled."""
         try:
             await self._http.request(
                 "DELETE",
-                f"{self._base}/{session_id}",
+                self._session_url(session_id),
                 headers=self._headers(),
                 secrets=[self._api_key],
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 import attrs
 
 from avatarkit.errors import ConfigurationError
-from avatarkit.secret import Secret
+from avatarkit.secret import Secret, redact_urls
 
 DEFAULT_API_URL = "https://api.dev.runwayml.com"
 API_KEY_ENV = "RUNWAYML_API_SECRET"
@@ -78,7 +79,8 @@ def _check_max_duration(_: object, __: attrs.Attribute[Any], value: int | None) 
 
 def _check_api_url(_: object, __: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise _fail(f"api_url must be an http(s) URL, got {value!r} (or set {API_URL_ENV})")
+        shown = repr(redact_urls(value)) if isinstance(value, str) else type(value).__name__
+        raise _fail(f"api_url must be an http(s) URL, got {shown} (or set {API_URL_ENV})")
 
 
 def _check_api_key(_: object, __: attrs.Attribute[Any], value: Secret | None) -> None:
@@ -147,9 +149,14 @@ def _to_tools(value: Iterable[Mapping[str, Any]] | None) -> tuple[dict[str, Any]
             _check_parameter(name, param)
         timeout = tool.get("timeoutSeconds")
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
         ):
-            raise _fail(f"tool {name!r}: timeoutSeconds must be a positive number")
+            raise _fail(
+                f"tool {name!r}: timeoutSeconds must be a positive, finite number, got {timeout!r}"
+            )
         tools.append(dict(tool))
     names = [t["name"] for t in tools]
     if len(set(names)) != len(names):
@@ -167,7 +174,11 @@ class RunwayOptions:
     """A Runway preset, e.g. ``influencer``."""
     max_duration: int | None = attrs.field(default=None, validator=_check_max_duration)
     """Session length asked of Runway, 1-1800 s (Runway ends sessions after ~300 s anyway)."""
-    api_url: str = attrs.field(factory=_env_api_url, validator=_check_api_url)
+    api_url: str = attrs.field(
+        factory=_env_api_url,
+        validator=_check_api_url,
+        repr=lambda url: repr(redact_urls(str(url))),
+    )
     """Runway's API, else ``RUNWAYML_BASE_URL``, else https://api.dev.runwayml.com."""
     api_key: Secret | None = attrs.field(
         factory=_env_api_key, converter=_to_secret, validator=_check_api_key, repr=False

@@ -230,7 +230,7 @@ def test_every_bad_option_is_reported_in_one_run(runway: RunwayAPIServer, liveki
     assert "fix: change max_duration: -o max_duration=..." in out
     assert "✗ options: runway: avatar_id must be the UUID of a custom avatar" in out
     assert "fix: change avatar_id: -o avatar_id=..." in out
-    assert "✗ options: runway: join_timeout must be a positive number of seconds" in out
+    assert "✗ options: runway: join_timeout must be a finite, positive number of seconds" in out
     assert "✗ options: runway: unknown option 'personalty'. Did you mean 'personality'?" in out
     assert "fix: use -o personality=..." in out
     assert "4 problems found." in out

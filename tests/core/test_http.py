@@ -216,10 +216,20 @@ async def test_a_non_idempotent_request_is_not_resent_after_a_dropped_connection
     assert len(server.seen) == 1
 
 
-async def test_a_non_idempotent_request_is_retried_on_a_retryable_status(
-    server: Scripted, client: HttpClient
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (503, {"Retry-After": "0"}),
+        (429, {}),
+        (408, {}),
+        (409, {}),
+        (502, {"x-should-retry": "true"}),
+    ],
+)
+async def test_a_non_idempotent_request_is_retried_on_a_status_saying_it_was_not_carried_out(
+    server: Scripted, client: HttpClient, status: int, headers: dict[str, str]
 ) -> None:
-    server.script = [reply(503, {"error": "busy"}), reply(200, {"id": "x"})]
+    server.script = [reply(status, {"error": "busy"}, headers), reply(200, {"id": "x"})]
     response = await client.request("POST", server.url, idempotent=False)
     assert response.body == {"id": "x"} and len(server.seen) == 2
 
@@ -231,3 +241,18 @@ async def test_a_refused_connection_is_retried_even_for_a_create() -> None:
         await http.request("POST", "http://127.0.0.1:9/nothing", idempotent=False)
     await http.aclose()
     assert time.monotonic() - started >= 0.1  # waited between retries: it did retry
+
+
+@pytest.mark.parametrize("key_at", [450, 480, 489])
+async def test_a_key_straddling_the_cut_of_an_error_body_never_leaks_in_part(
+    server: Scripted, client: HttpClient, key_at: int
+) -> None:
+    token = Secret("eyJhbGciOiJIUzI1NiJ9.the-avatars-livekit-jwt.signature")
+    text = "x" * key_at + token.reveal() + " and more"
+    server.script = [reply(400, {"echo": text})]  # no message field: the whole body is shown
+    with pytest.raises(ProviderAPIError) as err:
+        await client.request("POST", server.url, secrets=[token], idempotent=False)
+    message = str(err.value)
+    # not even a piece of it: redacted first, then cut
+    assert all(token.reveal()[:n] not in message for n in range(8, len(token.reveal())))
+    assert "eyJhbGci" not in message and len(err.value.body or "") < 600

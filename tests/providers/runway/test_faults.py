@@ -199,10 +199,12 @@ async def test_5xx_on_create_is_retried_until_it_succeeds(
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
 ) -> None:
-    runway.faults.next(route="create", status=502, times=2)
+    # a 5xx saying the create was not carried out (503 + Retry-After); see test_adversarial
+    # for the 5xx that may mean it was (500, 502, 504), which are not resent
+    runway.faults.next(route="create", status=503, retry_after=0, times=2)
     avatar = runway_avatar()
     await avatar.start(agent_session, room=agent_room)
-    assert [r.status for r in runway.server.requests_for("create")] == [502, 502, 200]
+    assert [r.status for r in runway.server.requests_for("create")] == [503, 503, 200]
     assert list(runway.server.sessions) == [remote_id(avatar)]
     await avatar.wait_for_join(timeout=BOUND)
 
@@ -217,7 +219,7 @@ async def test_5xx_on_every_create_surfaces_the_status_and_creates_nothing(
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
 ) -> None:
-    runway.faults.next(route="create", status=503, times=None)
+    runway.faults.next(route="create", status=503, retry_after=0, times=None)
     avatar = runway_avatar()
     with pytest.raises(ProviderAPIError) as err:
         await avatar.start(agent_session, room=agent_room)

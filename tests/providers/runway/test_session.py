@@ -137,7 +137,7 @@ async def test_transient_errors_are_retried_with_the_servers_pacing(
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
 ) -> None:
-    runway.faults.next(route="create", status=503)
+    runway.faults.next(route="create", status=503, retry_after=0)
     runway.faults.next(route="create", status=429, retry_after_ms=200)
     avatar = runway_avatar()
     await avatar.start(agent_session, room=agent_room)
@@ -257,7 +257,8 @@ async def test_a_failing_start_leaves_the_agent_audible(
     avatar = runway_avatar()
     with pytest.raises(ProviderAPIError, match="500"):
         await avatar.start(agent_session, room=agent_room)
-    assert len(runway.server.requests_for("create")) == 3  # FAST: max_retry=2
+    # a 500 to a create may mean it was carried out: not resent (avatarkit.http's rules)
+    assert len(runway.server.requests_for("create")) == 1
     assert runway.server.sessions == {}
     assert_room_audio(agent_session)
     assert avatar.end_outcome == "not_created"
@@ -341,7 +342,7 @@ async def test_no_secret_reaches_the_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    runway.faults.next(route="create", status=503)
+    runway.faults.next(route="create", status=503, retry_after=0)
     avatar = runway_avatar()
     await avatar.start(agent_session, room=agent_room)
     await avatar.wait_for_join(timeout=5)
