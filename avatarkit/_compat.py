@@ -5,7 +5,8 @@ livekit-agents keeps these private, so any release may move them; our dependency
 The rest of the core goes through the names below and never spells a private livekit name.
 
 - ``_ParticipantAudioOutput`` (``voice.room_io._output``): the agent's own room track, as
-  RoomIO publishes it (:data:`ParticipantAudioOutput`).
+  RoomIO publishes it (:data:`ParticipantAudioOutput`), and its ``_publication``
+  (:func:`published_track`), which livekit's ``aclose()`` leaves in the room.
 - ``voice.avatar._datastream_io``: the playback RPC method names, and the private hooks of
   ``DataStreamAudioOutput`` / ``DataStreamAudioReceiver`` that register those RPCs in
   class-level tables (:class:`DataStreamOutputHooks`, :class:`DataStreamReceiverHooks`) plus
@@ -48,6 +49,7 @@ __all__ = [
     "ParticipantAudioOutput",
     "SwapPoint",
     "pending_playbacks",
+    "published_track",
     "swap_point",
 ]
 
@@ -55,6 +57,12 @@ Handler = Callable[[rtc.RpcInvocationData], str]
 
 ParticipantAudioOutput = _ParticipantAudioOutput
 """The audio output RoomIO publishes the agent's track with (``roomio_audio``)."""
+
+
+def published_track(output: _ParticipantAudioOutput) -> rtc.LocalTrackPublication | None:
+    """The track ``output`` published, once ``publish_track()`` returned; its ``aclose()``
+    does not unpublish it."""
+    return output._publication
 
 
 # -- the AgentSession's audio chain ---------------------------------------------------------

@@ -4,6 +4,10 @@
 once the AgentSession runs, as ``replace_audio_tail()`` does; its ``output.audio`` before),
 remembering exactly what it replaced. ``restore()`` puts that back, or, when there was
 nothing, leaves the agent's own room track in place so the agent stays audible.
+
+That track (:class:`~avatarkit.room_audio.AgentTrack`) is avatarkit's, so avatarkit ends it:
+when the room disconnects or the AgentSession closes, whichever comes first, before or after
+``restore()``; then nothing of it is left (task, publication, audio source, listener).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from livekit import rtc
 from livekit.agents import AgentSession
 from livekit.agents.voice.io import AudioOutput
 
+from . import playback
 from ._compat import SwapPoint, swap_point
 from .relay import AudioRelay
-from .room_audio import room_audio_output
+from .room_audio import AgentTrack
 
 DEFAULT_SAMPLE_RATE = 24000  # the room track's rate when the relay has none
 
@@ -31,7 +36,7 @@ class AudioRoute:
         self._relay = relay
         self._restore: tuple[SwapPoint | None, AudioOutput | None] | None = None
         self._room_sink: AudioOutput | None = None
-        self._own_room_sink = False
+        self._track: AgentTrack | None = None  # the agent's own room track, if ours
         self._agent_session_closed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -44,6 +49,7 @@ class AudioRoute:
         """Put the relay in the chain, remembering what it replaced."""
         agent_session, relay = self._agent_session, self._relay
         agent_session.on("close", self._on_agent_session_close)
+        relay.on_sending = self._on_sending
         proxy = swap_point(agent_session.output.audio)
         if proxy is not None:
             previous = proxy.next_in_chain
@@ -55,11 +61,12 @@ class AudioRoute:
             agent_session.output.audio = relay
         if previous is None:
             # livekit's RoomIO will not publish the agent's audio now that an output is set,
-            # so the fallback to room audio needs one of our own, published ahead of need
-            previous = room_audio_output(
+            # so the fallback to room audio needs one of our own; it is published when the
+            # first utterance goes to an avatar (or at once if the room needs it first)
+            previous = self._track = AgentTrack(
                 self._room, sample_rate=relay.sample_rate or DEFAULT_SAMPLE_RATE
             )
-            self._own_room_sink = True
+            self._room.on("disconnected", self._on_room_disconnected)
         self._room_sink = previous
 
     async def restore(self) -> None:
@@ -67,33 +74,60 @@ class AudioRoute:
         if self._restore is None:
             return
         agent_session, relay = self._agent_session, self._relay
-        agent_session.off("close", self._on_agent_session_close)
         proxy, previous = self._restore
-        previous = previous or self._room_sink
+        self._restore = None
+        track = self._track
+        if previous is None and track is not None and self._track_wanted():
+            # the agent's own track now carries its audio, for the AgentSession to keep
+            # (field note: a failed avatar must never leave the agent mute); it goes when
+            # the room or the AgentSession does
+            previous = track.release()
         if proxy is not None and proxy.next_in_chain is relay and previous is not None:
             proxy.set_next_in_chain(previous)
         elif agent_session.output.audio is relay:
             agent_session.output.audio = previous
+        relay.on_sending = None
         await relay.aclose()
-        if self._own_room_sink and self._room_sink is not None:
-            # it now carries the agent's audio; it goes when the AgentSession does
-            sink = self._room_sink
-            if self._agent_session_closed:
-                await _aclose_sink(sink)
-            else:
-                agent_session.once("close", lambda _: self._spawn(_aclose_sink(sink)))
-        self._restore = None
+        if track is None or not self._track_wanted():
+            agent_session.off("close", self._on_agent_session_close)
+            if track is not None:
+                await self._close_track()
+
+    def _track_wanted(self) -> bool:
+        """The agent's own track may still be heard: its room and AgentSession are there."""
+        return (
+            self._track is not None
+            and not self._track.closed
+            and not self._agent_session_closed
+            and self._room.isconnected()
+        )
+
+    def _on_sending(self, sink: AudioOutput, active: bool) -> None:
+        if active and self._track is not None and sink is not self._track:
+            # the first utterance goes to an avatar: publish the fallback while it plays,
+            # so that losing the avatar finds it ready
+            self._track.prepare()
+        playback.sending(sink, active)
 
     def _on_agent_session_close(self, _: Any) -> None:
         self._agent_session_closed = True
+        if self._track is not None:
+            self._spawn(self._close_track())
+
+    def _on_room_disconnected(self, *_: Any) -> None:
+        self._spawn(self._close_track())
+
+    async def _close_track(self) -> None:
+        """End the agent's own track and stop listening for when to (once is enough)."""
+        track = self._track
+        if track is None:
+            return
+        self._room.off("disconnected", self._on_room_disconnected)
+        if self._restore is None:  # restored: nothing else listens for the close
+            self._agent_session.off("close", self._on_agent_session_close)
+        await track.aclose()
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(coro, name="avatarkit.room_audio.close")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-async def _aclose_sink(sink: AudioOutput) -> None:
-    aclose = getattr(sink, "aclose", None)
-    if aclose is not None:
-        await aclose()

@@ -5,6 +5,14 @@ only trustworthy record of what the user heard is the avatar's own audio track. 
 keeps the last seconds of it, and :func:`locate` finds where its tail sits in the utterance
 that was sent (normalised cross-correlation), so the rest can be replayed from exactly there.
 When the avatar published nothing recognisable, the caller falls back to a clock estimate.
+
+Decoding the avatar's track costs CPU at 100 frames a second, and its record only matters
+while an utterance is going to that avatar: if it is lost then, the rest is replayed from
+where its audio stopped. So the tracker reads the track only from the moment the relay sends
+an utterance's first frame to that avatar (:func:`sending`, which the relay's ``on_sending``
+reaches) until :data:`LINGER` seconds after the utterance is over there (played, cleared, or
+moved away on a loss); a rescue that is measuring (:meth:`PlaybackTracker.settle`) keeps it
+reading until it is done. A silent avatar costs nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -25,6 +34,20 @@ KEEP_SECONDS = 3.0
 WINDOWS = (0.2, 0.1, 0.05, 0.025)  # seconds of the avatar's last audio matched, longest first
 SILENCE = 64  # int16 peak below which a stretch counts as silence
 MATCH = 0.8  # normalised correlation that counts as "this is that audio"
+LINGER = 1.0  # seconds the track is still read after an utterance is over at that avatar
+
+_followed: weakref.WeakKeyDictionary[object, PlaybackTracker] = weakref.WeakKeyDictionary()
+
+
+def sending(sink: object, active: bool) -> None:
+    """An utterance starts (``active``) or is over at ``sink``: the tracker following that
+    sink, if any, starts or stops reading its avatar's audio."""
+    tracker = _followed.get(sink)
+    if tracker is not None:
+        if active:
+            tracker.begin()
+        else:
+            tracker.end()
 
 
 def locate(sent: PCM, tail: PCM) -> int | None:
@@ -53,7 +76,8 @@ def locate(sent: PCM, tail: PCM) -> int | None:
 
 
 class PlaybackTracker:
-    """Keeps the last seconds of audio that ``identity`` publishes in ``room``."""
+    """Keeps the last seconds of audio that ``identity`` publishes in ``room``, while an
+    utterance is going to it (:meth:`begin` to :meth:`end`, usually through :func:`sending`)."""
 
     def __init__(self, room: rtc.Room, identity: str, sample_rate: int) -> None:
         self._room = room
@@ -61,9 +85,17 @@ class PlaybackTracker:
         self._rate = sample_rate
         self._chunks: collections.deque[tuple[float, PCM]] = collections.deque()
         self._kept = 0
+        self._track: rtc.Track | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wanted = False  # an utterance is going to this avatar
+        self._settling = 0  # rescues measuring now
+        self._stop_timer: asyncio.TimerHandle | None = None
+        self._sink: object | None = None
+        self._closed = False
         self.last_audio_at: float | None = None
         self.last_frame_at: float | None = None
+        """When a frame of the avatar's audio last arrived, or when listening to it began:
+        None while nothing at all is known of its audio."""
         room.on("track_subscribed", self._on_track_subscribed)
         participant = room.remote_participants.get(identity)
         if participant is not None:
@@ -71,29 +103,94 @@ class PlaybackTracker:
                 if publication.track is not None:
                     self._on_track_subscribed(publication.track, publication, participant)
 
+    @property
+    def listening(self) -> bool:
+        """The avatar's audio is being read now."""
+        return self._task is not None and not self._task.done()
+
+    def follow(self, sink: object) -> None:
+        """Track this avatar whenever the relay sends an utterance to ``sink`` (its output)."""
+        try:
+            _followed[sink] = self
+        except TypeError:  # an output that cannot be weakly referenced: read all the time
+            self.begin()
+            return
+        self._sink = sink
+
+    def begin(self) -> None:
+        """An utterance is going to the avatar: read its audio until :meth:`end`."""
+        if self._closed:
+            return
+        self._wanted = True
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+            self._stop_timer = None
+        self._listen()
+
+    def end(self) -> None:
+        """The utterance is over at the avatar: stop reading after :data:`LINGER` seconds
+        (a next utterance within them keeps the same stream)."""
+        self._wanted = False
+        self._schedule_stop()
+
     def _on_track_subscribed(
         self, track: rtc.Track, _: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
         if participant.identity != self._identity or track.kind != rtc.TrackKind.KIND_AUDIO:
             return
-        if self._task is None:
-            self._task = asyncio.create_task(self._read(track), name="avatarkit.playback")
+        self._track = track  # the newest: an avatar may publish its audio again
+        if self._wanted and not self.listening:
+            self._task = None
+            self._listen()
 
-    async def _read(self, track: rtc.Track) -> None:
-        stream = rtc.AudioStream.from_track(track=track, sample_rate=self._rate, num_channels=1)
+    def _listen(self) -> None:
+        if self._task is not None or self._track is None:
+            return
+        # the stream is opened here, before the utterance's first frame is sent, so that
+        # nothing the avatar plays of it can arrive before the stream does
+        stream = rtc.AudioStream.from_track(
+            track=self._track, sample_rate=self._rate, num_channels=1
+        )
+        self.last_frame_at = time.monotonic()
+        self._task = asyncio.create_task(self._read(stream, self._track), name="avatarkit.playback")
+
+    def _schedule_stop(self) -> None:
+        if self._stop_timer is not None or self._closed:
+            return
+        if self._task is None:
+            self._chunks.clear()
+            self._kept = 0
+            return
+        self._stop_timer = asyncio.get_running_loop().call_later(LINGER, self._stop)
+
+    def _stop(self) -> None:
+        self._stop_timer = None
+        if self._wanted or self._settling:
+            return  # begin() or settle() again: they reschedule the stop when done
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self._chunks.clear()
+        self._kept = 0
+
+    async def _read(self, stream: rtc.AudioStream, track: rtc.Track) -> None:
+        ended = False
         try:
             async for event in stream:
-                pcm = np.frombuffer(bytes(event.frame.data), dtype=np.int16).copy()
+                pcm = np.frombuffer(event.frame.data, dtype=np.int16).copy()
                 now = self.last_frame_at = time.monotonic()
                 self._chunks.append((now, pcm))
                 self._kept += pcm.size
-                if pcm.size and np.abs(pcm.astype(np.int32)).max() > SILENCE:
+                if pcm.size and (pcm.max() > SILENCE or pcm.min() < -SILENCE):
                     self.last_audio_at = now
                 while self._kept - self._chunks[0][1].size >= KEEP_SECONDS * self._rate:
                     self._kept -= self._chunks.popleft()[1].size
+            ended = True
         except Exception:
             logger.debug("stopped tracking the avatar's audio", exc_info=True)
         finally:
+            if ended and self._track is track:
+                self._track = None  # the track ended (the avatar left): what was read stays
             await stream.aclose()
 
     async def settle(self, *, quiet: float = 0.08, limit: float = 0.3) -> None:
@@ -103,10 +200,16 @@ class PlaybackTracker:
         carry them after its speaker left."""
         start = time.monotonic()
         deadline = start + limit
-        while (now := time.monotonic()) < deadline:
-            if now - max(self.last_audio_at or start, start) >= quiet:
-                return
-            await asyncio.sleep(quiet / 4)
+        self._settling += 1
+        try:
+            while (now := time.monotonic()) < deadline:
+                if now - max(self.last_audio_at or start, start) >= quiet:
+                    return
+                await asyncio.sleep(quiet / 4)
+        finally:
+            self._settling -= 1
+            if not self._wanted and not self._settling:
+                self._schedule_stop()
 
     def heard(self, sent: PCM, since: float | None) -> int | None:
         """How many samples of ``sent`` the avatar played, if its audio says so.
@@ -117,7 +220,7 @@ class PlaybackTracker:
         """
         chunks = [pcm for at, pcm in self._chunks if since is None or at >= since]
         if not chunks:
-            return 0 if self._task is not None else None
+            return 0 if self.last_frame_at is not None else None
         audio = np.concatenate(chunks)
         loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > SILENCE)
         if loud.size == 0:
@@ -137,7 +240,18 @@ class PlaybackTracker:
         return None
 
     async def aclose(self) -> None:
+        self._closed = True
+        self._wanted = False
         self._room.off("track_subscribed", self._on_track_subscribed)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._sink is not None and _followed.get(self._sink) is self:
+            del _followed[self._sink]
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+            self._stop_timer = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._chunks.clear()
+        self._kept = 0
+        self._track = None  # its native handle goes when the track object does

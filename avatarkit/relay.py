@@ -71,6 +71,12 @@ class AudioRelay(AudioOutput):
         self.on_flushed: Callable[[int, float], None] | None = None
         """Called with (segment id, seconds of audio the current sink still has to play)
         once a segment is complete and handed over; a supervisor arms its ack timer with it."""
+        self.on_sending: Callable[[AudioOutput, bool], None] | None = None
+        """Called with (sink, True) just before a segment's first frame goes to ``sink``, and
+        with (sink, False) once that segment is over there: finished, cleared, or moved to
+        another sink. What only matters while a sink plays (the avatar's playback tracker,
+        the room track's publication) starts and stops with it."""
+        self._sending_to: AudioOutput | None = None
 
     # -- what the supervisor sees ----------------------------------------------------------
 
@@ -116,6 +122,7 @@ class AudioRelay(AudioOutput):
         if sink is self._sink or self._closed:
             return
         old = self._sink
+        self._sending(None)
         if old is not None:
             old.off("playback_finished", self._on_sink_finished)
             old.off("playback_started", self._on_sink_started)
@@ -145,6 +152,7 @@ class AudioRelay(AudioOutput):
         self._closed = True
         if self._open:
             self._finish(self._sent, interrupted=True)
+        self._sending(None)
         if self._sink is not None:
             self._sink.off("playback_finished", self._on_sink_finished)
             self._sink.off("playback_started", self._on_sink_started)
@@ -240,6 +248,7 @@ class AudioRelay(AudioOutput):
                     frame = self._frame_at(self._sent)
                     if self.sent_at is None:
                         self.sent_at = time.monotonic()
+                        self._sending(sink)
                     await self._deliver(sink, frame)
                     if self._sink is not sink:
                         return
@@ -309,7 +318,18 @@ class AudioRelay(AudioOutput):
         played = round(ev.playback_position * self._rate)
         self._finish(self._base + played, interrupted=ev.interrupted)
 
+    def _sending(self, sink: AudioOutput | None) -> None:
+        """Report which sink the current segment is going to (None: to no sink)."""
+        old, self._sending_to = self._sending_to, sink
+        if old is sink or self.on_sending is None:
+            return
+        if old is not None:
+            self.on_sending(old, False)
+        if sink is not None:
+            self.on_sending(sink, True)
+
     def _finish(self, position: int, *, interrupted: bool) -> None:
+        self._sending(None)
         self._open = self._capturing = False
         self._frames.clear()
         self._ends.clear()

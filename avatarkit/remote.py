@@ -117,6 +117,8 @@ class RemoteAvatar:
         self.output = self.provider.stream(
             StreamRequest(room=room, remote=self.remote, avatar_identity=identity)
         )
+        # its audio is read only while an utterance goes to that output (playback.sending)
+        self.tracker.follow(self.output)
         if self.provider.status.__func__ is not AvatarProvider.status:  # type: ignore[attr-defined]
             self._spawn(self._poll_status())
 

@@ -22,7 +22,9 @@ try:
         DataStreamOutputHooks,
         DataStreamReceiverHooks,
         Handler,
+        ParticipantAudioOutput,
         pending_playbacks,
+        published_track,
         swap_point,
     )
 except ImportError as exc:  # a private module or name moved: say which
@@ -103,6 +105,33 @@ def test_the_participant_audio_output_is_still_roomio_s() -> None:
         "track_name",
     } <= set(names), f"_ParticipantAudioOutput.__init__ changed: {names}"
     assert inspect.iscoroutinefunction(cls.start), "_ParticipantAudioOutput.start() changed"
+
+
+async def test_the_participant_audio_output_keeps_its_publication(agent_room: MemoryRoom) -> None:
+    output = ParticipantAudioOutput(
+        agent_room,
+        sample_rate=16000,
+        num_channels=1,
+        track_publish_options=rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE),
+        track_name="roomio_audio",
+    )
+    assert published_track(output) is None
+    start = asyncio.create_task(output.start())  # publishes, then waits for a subscriber
+    try:
+        for _ in range(200):
+            if published_track(output) is not None:
+                break
+            await asyncio.sleep(0.01)
+        publication = published_track(output)
+        assert isinstance(publication, rtc.LocalTrackPublication), (
+            "_ParticipantAudioOutput._publication is gone: avatarkit cannot unpublish the "
+            "agent's track it published"
+        )
+        assert publication.name == "roomio_audio"
+    finally:
+        start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        await output.aclose()
 
 
 _Sink = NullOutput

@@ -1,11 +1,19 @@
-"""Finding where an avatar stopped in an utterance, from the audio it published."""
+"""Finding where an avatar stopped in an utterance, from the audio it published, and
+reading that audio only while it can matter."""
 
 from __future__ import annotations
 
-import numpy as np
+import asyncio
+import time
+from collections.abc import Callable
 
-from avatarkit.playback import locate
-from tests.helpers.audio import noise
+import numpy as np
+from livekit import rtc
+
+from avatarkit.playback import PlaybackTracker, locate, sending
+from memory_livekit import MemoryLiveKit, MemoryRoom
+from tests.helpers.audio import SAMPLE_RATE, frames_of, noise
+from tests.helpers.outputs import NullOutput
 
 
 def test_the_tail_of_what_was_played_is_found_to_the_sample() -> None:
@@ -31,3 +39,58 @@ def test_silence_or_other_audio_is_not_a_position() -> None:
     sent = noise(2.0, seed=4)
     assert locate(sent, np.zeros(3200, np.int16)) is None
     assert locate(sent, noise(0.2, seed=5)) is None  # something the agent did not say
+
+
+# -- the tracker reads the avatar's audio only while an utterance goes to it ---------------
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+async def test_the_tracker_reads_the_avatar_only_while_an_utterance_goes_to_it(
+    livekit: MemoryLiveKit, agent_room: MemoryRoom
+) -> None:
+    avatar = await livekit.join("room-1", "avatar-1", kind="agent")
+    source = rtc.AudioSource(SAMPLE_RATE, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("avatar-audio", source)
+    await avatar.local_participant.publish_track(track)
+    tracker = PlaybackTracker(agent_room, "avatar-1", SAMPLE_RATE)
+    sink = NullOutput()  # the avatar's output, as the relay knows it
+    tracker.follow(sink)
+    pcm = noise(3.0, seed=7)
+    played = 0
+
+    async def play(seconds: float) -> None:
+        nonlocal played
+        for frame in frames_of(pcm[played : played + int(seconds * SAMPLE_RATE)]):
+            await source.capture_frame(frame)
+            played += frame.samples_per_channel
+
+    await _until(
+        lambda: any(
+            p.track for p in agent_room.remote_participants["avatar-1"].track_publications.values()
+        ),
+        "the agent never subscribed to the avatar's audio",
+    )
+    await play(0.3)  # the avatar speaks, but nothing is sent to it: nothing is read
+    await source.wait_for_playout()
+    assert not tracker.listening and tracker.last_frame_at is None
+
+    sending(sink, True)  # an utterance goes to the avatar
+    assert tracker.listening
+    since = time.monotonic()
+    await play(0.5)
+    await source.wait_for_playout()
+    await tracker.settle()
+    assert tracker.heard(pcm[:played], since) == played  # what it played, to the sample
+
+    sending(sink, False)  # over there: the tracker stops within LINGER
+    await _until(lambda: not tracker.listening, "the tracker kept reading after the utterance")
+    await tracker.aclose()
+    assert not tracker.listening
+    await source.aclose()
+    await avatar.disconnect()
