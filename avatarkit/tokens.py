@@ -6,9 +6,9 @@ import datetime
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
-from yarl import URL
 
 from .errors import ConfigurationError
 from .secret import Secret, redact_urls
@@ -42,7 +42,7 @@ def check_livekit_url(url: Any, option: str = "livekit_url") -> str:
             "pass the URL of your LiveKit server or set LIVEKIT_URL"
         )
     try:
-        host = URL(url).host
+        host = urlsplit(url).hostname  # stdlib: listing providers imports this module
     except ValueError:
         host = None
     if not host or any(c.isspace() for c in url):
