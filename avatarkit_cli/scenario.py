@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from livekit import api, rtc
 
-from avatarkit.rooms import register_connector
-
 from .clips import Utterance
 from .recording import AvatarRecorder, Recording
 
@@ -68,19 +66,14 @@ class LiveKitEnv:
             yield cls(url, key, secret, False, join_real)
             return
 
-        from memory_livekit import MemoryLiveKit
+        from avatarkit.testing import in_memory_livekit
 
-        server = MemoryLiveKit()
-        unregister = register_connector(server.url, lambda _url, token: server.connect(token))
+        async with in_memory_livekit() as server:
 
-        async def join_memory(room_name: str, identity: str) -> rtc.Room:
-            return await server.join(room_name, identity, kind="agent")
+            async def join_memory(room_name: str, identity: str) -> rtc.Room:
+                return await server.join(room_name, identity, kind="agent")
 
-        try:
             yield cls(server.url, server.api_key, server.api_secret, True, join_memory)
-        finally:
-            unregister()
-            await server.aclose()
 
 
 @attrs.define

@@ -13,7 +13,7 @@ from livekit.agents import AgentSession
 
 import avatarkit
 from avatarkit import ProviderSpec
-from avatarkit.rooms import register_connector
+from avatarkit.testing import in_memory_livekit
 from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from memory_livekit import MemoryLiveKit, MemoryRoom
 
@@ -22,11 +22,8 @@ from .helpers.avatars import make_runway_avatar, small_video
 
 @pytest.fixture
 async def livekit() -> AsyncIterator[MemoryLiveKit]:
-    server = MemoryLiveKit()
-    unregister = register_connector(server.url, lambda _url, token: server.connect(token))
-    yield server
-    unregister()
-    await server.aclose()
+    async with in_memory_livekit() as server:
+        yield server
 
 
 @pytest.fixture

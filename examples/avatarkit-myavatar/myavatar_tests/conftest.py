@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from livekit.agents import AgentSession
 
-from avatarkit.rooms import register_connector
-from avatarkit.testing import MemoryLiveKit, MemoryRoom
+from avatarkit.testing import MemoryLiveKit, MemoryRoom, in_memory_livekit
 
 from .api_double import MyAvatarAPI
 
@@ -22,12 +21,9 @@ async def myavatar() -> AsyncIterator[MyAvatarAPI]:
 
 @pytest.fixture
 async def livekit() -> AsyncIterator[MemoryLiveKit]:
-    server = MemoryLiveKit()
-    # workers that join server.url (the double's avatars) join the in-memory server
-    unregister = register_connector(server.url, lambda _url, token: server.connect(token))
-    yield server
-    unregister()
-    await server.aclose()
+    # workers that join its URL (the double's avatars) join the in-memory server
+    async with in_memory_livekit() as server:
+        yield server
 
 
 @pytest.fixture
