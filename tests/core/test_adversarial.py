@@ -26,6 +26,7 @@ from avatarkit_providers.local.provider import LocalProvider
 from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.avatars import FAST, local_avatar
+from tests.helpers.servers import serve
 
 BOUND = 10.0  # generous: every wait below ends well within it, or the bug is back
 
@@ -350,16 +351,8 @@ class FakeAPI:
 
 async def _serve() -> AsyncIterator[FakeAPI]:
     api = FakeAPI()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", api.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    api.url = f"http://127.0.0.1:{port}"
-    yield api
-    await runner.cleanup()
+    async with serve(api.handle) as api.url:
+        yield api
 
 
 @pytest.fixture

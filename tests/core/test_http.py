@@ -21,6 +21,7 @@ from avatarkit.http import (
     should_retry,
 )
 from avatarkit.secret import Secret
+from tests.helpers.servers import serve
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 KEY = Secret("sk_live_verysecret")
@@ -43,16 +44,9 @@ class Scripted:
 @pytest.fixture
 async def server() -> AsyncIterator[Scripted]:
     scripted = Scripted()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    scripted.url = f"http://127.0.0.1:{port}/v1/thing"
-    yield scripted
-    await runner.cleanup()
+    async with serve(scripted.handle) as url:
+        scripted.url = f"{url}/v1/thing"
+        yield scripted
 
 
 def reply(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Handler:
