@@ -20,7 +20,9 @@ from .log import logger
 from .options import MAX_DURATION, RunwayOptions
 
 END_CALL = json.dumps({"type": "END_CALL"}).encode()
-_NIL_SESSION = "00000000-0000-0000-0000-000000000000"
+# A session id that cannot exist, in the form the API validates (a v4 UUID: the nil UUID is
+# not one, and may be answered 400 rather than 404)
+_NO_SESSION = "00000000-0000-4000-8000-000000000000"
 
 
 class RunwayProvider(AvatarProvider[RunwayOptions]):
@@ -72,7 +74,7 @@ class RunwayProvider(AvatarProvider[RunwayOptions]):
         # Asking for a session that cannot exist costs nothing and still needs a valid key:
         # 404 means the key was accepted, 401/403 that it was not.
         try:
-            await self.api.get_session(_NIL_SESSION)
+            await self.api.get_session(_NO_SESSION)
         except ProviderAPIError as exc:
             if exc.status_code in (401, 403):
                 raise ConfigurationError(

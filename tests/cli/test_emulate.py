@@ -30,7 +30,7 @@ def test_emulate_serves_the_runway_api_until_stopped() -> None:
         text=True,
     )
     try:
-        url = f"http://127.0.0.1:{port}/v1/realtime_sessions/00000000-0000-0000-0000-000000000000"
+        url = f"http://127.0.0.1:{port}/v1/realtime_sessions/00000000-0000-4000-8000-000000000000"
         status = None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and status is None:

@@ -22,6 +22,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextvars import ContextVar
@@ -56,6 +57,7 @@ logger = logging.getLogger("avatarkit_providers.runway.emulator")
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_UUID_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I)
 
 
 @attrs.define
@@ -443,22 +445,28 @@ class RunwayAPIServer:
         exchange.session_id = session.id
         return web.json_response({"id": session.id})
 
-    def _find(self, request: web.Request) -> Session | None:
+    def _find(self, request: web.Request) -> Session | web.StreamResponse:
+        """The session the path names, or the error the API answers: 400 for an id that is
+        not a v4 UUID (the nil UUID included: it is not v4), 404 for an unknown one."""
+        session_id = request.match_info["id"]
+        if not _UUID_V4.fullmatch(session_id):
+            issue = ValidationIssue("invalid_format", ("id",), "Invalid UUID")
+            return _error(400, issue.message, issues=[issue])
         try:
-            return self.registry.get(request.match_info["id"])
+            return self.registry.get(session_id)
         except KeyError:
-            return None
+            return _error(404, "Not found")
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         session = self._find(request)
-        if session is None:
-            return _error(404, "Not found")
+        if not isinstance(session, Session):
+            return session
         return web.json_response(session.to_json())
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         session = self._find(request)
-        if session is None:
-            return _error(404, "Not found")
+        if not isinstance(session, Session):
+            return session
         if session.active:
             self.registry.cancel(session.id, reason="delete")
             return web.Response(status=204)

@@ -918,6 +918,31 @@ async def test_unknown_session_id_is_404(
     assert (status, data) == (404, {"error": "Not found"})
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize(
+    "session_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid", "X" * 36]
+)
+async def test_a_session_id_that_is_not_a_v4_uuid_is_400(
+    server: RunwayAPIServer, client: aiohttp.ClientSession, method: str, session_id: str
+) -> None:
+    # the nil UUID is not a v4 UUID: a probe with it gets a 400, not a 404
+    status, data, _ = await call(
+        client, server, method, f"{CREATE_PATH}/{session_id}", headers=HEADERS
+    )
+    assert status == 400, data
+    assert data["error"] == "Invalid UUID"
+
+
+async def test_the_runway_check_probes_with_a_valid_v4_uuid(server: RunwayAPIServer) -> None:
+    import avatarkit
+
+    avatar = avatarkit.get("runway", preset_id="influencer", api_key=KEY, api_url=server.url)
+    assert await avatar.backend.check() == f"API key accepted by {server.url}"
+    (probe,) = [r for r in server.requests if r.method == "GET"]
+    assert uuid.UUID(probe.path.rsplit("/", 1)[1]).version == 4
+    await avatar.aclose()
+
+
 # -- HTTP faults -----------------------------------------------------------------------
 
 
