@@ -47,8 +47,8 @@ from .log import logger
 from .secret import Secret, redact
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
-NOT_CARRIED_OUT = frozenset({408, 409, 429})
-"""Statuses that say the request was not carried out (safe to resend a create)."""
+"""Statuses retried besides 5xx; each also says the request was not carried out, so a create
+may be resent after it."""
 MAX_RETRY_AFTER = 60.0
 """A server asking for a longer wait than this fails the call instead of holding start()."""
 MAX_BODY = 1 << 20
@@ -102,11 +102,16 @@ class HttpResponse:
     """Parsed JSON when the response is JSON, else the text ('' for an empty body)."""
 
 
+def _retry_override(headers: Mapping[str, str]) -> bool | None:
+    """What ``x-should-retry: true|false`` says, if the server sent it."""
+    return {"true": True, "false": False}.get(headers.get("x-should-retry", "").strip().lower())
+
+
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:
     """Whether a response status is worth retrying; ``x-should-retry`` has the last word."""
-    override = headers.get("x-should-retry", "").strip().lower()
-    if override in ("true", "false"):
-        return override == "true"
+    override = _retry_override(headers)
+    if override is not None:
+        return override
     return status in RETRYABLE_STATUS or status >= 500
 
 
@@ -132,12 +137,12 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
 def may_resend(status: int, headers: Mapping[str, str]) -> bool:
     """Whether a request that is not idempotent may be sent again after this answer: only
     when it says the request was not carried out (see the module's docstring)."""
-    override = headers.get("x-should-retry", "").strip().lower()
-    if override in ("true", "false"):
-        return override == "true"
+    override = _retry_override(headers)
+    if override is not None:
+        return override
     if status == 503:
         return retry_after(headers) is not None
-    return status in NOT_CARRIED_OUT
+    return status in RETRYABLE_STATUS
 
 
 def _error_message(body: Any, secrets: Iterable[Secret] = ()) -> str:
