@@ -128,6 +128,10 @@ class AvatarProvider(ABC, Generic[OptionsT]):
     sample_rate: ClassVar[int] = 16000
     """The sample rate of the agent's audio that the default :meth:`stream` sends."""
     limits: ClassVar[SessionLimits] = SessionLimits()
+    end_api: ClassVar[bool] = True
+    """Whether the service can end a session (an API call, or a message over the room). When
+    False, the core ends it the only way left: it takes the avatar participant out of the room
+    (RoomService ``RemoveParticipant``), and :meth:`end` is never called."""
     reports_playback_start: ClassVar[bool] = False
     """Whether the avatar calls ``lk.playback_started`` when it starts speaking. If so, the
     default :meth:`stream` takes the start from it instead of estimating it."""
@@ -164,13 +168,17 @@ class AvatarProvider(ABC, Generic[OptionsT]):
             wait_playback_start=self.reports_playback_start,
         )
 
-    @abstractmethod
     async def end(self, remote: RemoteSession, request: EndRequest) -> None:
         """End ``remote``: over the room when ``request.graceful``, else through the API.
 
         Called at most once with ``graceful=True`` and at most once with ``graceful=False``
-        per remote session. Raise if the session could not be ended.
+        per remote session. Raise if the session could not be ended. A service with no way
+        to end a session sets :attr:`end_api` to False instead of implementing this.
         """
+        raise NotImplementedError(
+            f"{type(self).__name__} implements no end(): implement it, or set end_api = False "
+            "if the service has no way to end a session"
+        )
 
     def session_lifetime(self) -> float | None:
         """The longest this provider's sessions can live with these options (seconds), which

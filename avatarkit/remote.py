@@ -27,7 +27,9 @@ from .provider import (
     RemoteSession,
     StreamRequest,
 )
+from .rooms import remove_participant
 from .streaming import RoomAudioOutput
+from .tokens import LiveKitSettings
 
 STATUS_INTERVAL = 10.0
 END_BUDGET_FACTOR = 2.0
@@ -47,10 +49,12 @@ class RemoteAvatar:
         provider: AvatarProvider[Any],
         request: CreateRequest,
         *,
+        livekit: LiveKitSettings,
         on_lost: Callable[[RemoteAvatar, str], None],
     ) -> None:
         self.provider = provider
         self.request = request
+        self.livekit = livekit
         self.identity = request.avatar_identity
         self.room = request.room
         self.remote: RemoteSession | None = None
@@ -184,6 +188,29 @@ class RemoteAvatar:
             )
         return self._end_task
 
+    async def _remove_from_room(self, extra: dict[str, Any]) -> None:
+        """End a session of a service with no end call: take its avatar out of the room."""
+        settings = self.livekit
+        try:
+            with deadline(self.provider.http.conn_options.timeout):
+                removed = await remove_participant(
+                    settings.url,
+                    settings.api_key,
+                    settings.api_secret,
+                    self.request.room_name,
+                    self.identity,
+                )
+            self.end_outcome = "removed" if removed else "gone"
+            logger.info("avatar session ended", extra={**extra, "outcome": self.end_outcome})
+        except Exception as exc:
+            self.end_outcome = "failed"
+            logger.error(
+                "could not take the avatar out of the room (%r); its service has no end call, "
+                "so it may bill until it times out",
+                exc,
+                extra=extra,
+            )
+
     async def _end(self, reason: EndReason) -> None:
         self.room.off("participant_disconnected", self._on_participant_disconnected)
         self.room.off("track_subscribed", self._on_track_subscribed)
@@ -209,6 +236,9 @@ class RemoteAvatar:
 
         room = self.room
         extra = {"provider": self.name, "session_id": remote.id, "reason": reason}
+        if not self.provider.end_api:
+            await self._remove_from_room(extra)
+            return
         graceful = room.isconnected() and self.identity in room.remote_participants
         if graceful:
             try:

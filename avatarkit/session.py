@@ -413,7 +413,7 @@ class AvatarkitSession(AvatarSessionHooks):
             avatar_identity=identity,
             avatar_name=name,
         )
-        return RemoteAvatar(provider, request, on_lost=on_lost)
+        return RemoteAvatar(provider, request, livekit=settings[index], on_lost=on_lost)
 
     def _set_state(
         self, state: AvatarState, reason: str, remote: RemoteAvatar | None = None

@@ -14,7 +14,7 @@ from memory_livekit import *  # noqa: F403
 from memory_livekit import MemoryLiveKit
 from memory_livekit import __all__ as _server_all
 
-from ..rooms import register_connector
+from ..rooms import register_connector, register_remover
 
 __all__ = [*_server_all, "in_memory_livekit"]
 
@@ -23,11 +23,16 @@ __all__ = [*_server_all, "in_memory_livekit"]
 async def in_memory_livekit() -> AsyncIterator[MemoryLiveKit]:
     """An in-memory LiveKit server, closed on exit. Avatar workers in this process that join
     its URL (through :func:`avatarkit.rooms.connect_room`: the local provider, the providers'
-    doubles) join it instead of dialling out."""
+    doubles) join it instead of dialling out, and avatarkit's ``RemoveParticipant`` calls
+    (:func:`avatarkit.rooms.remove_participant`) reach it."""
     server = MemoryLiveKit()
-    unregister = register_connector(server.url, lambda _url, token: server.connect(token))
+    undo = [
+        register_connector(server.url, lambda _url, token: server.connect(token)),
+        register_remover(server.url, server.remove_participant),
+    ]
     try:
         yield server
     finally:
-        unregister()
+        for unregister in undo:
+            unregister()
         await server.aclose()
