@@ -177,3 +177,13 @@ class AvatarSessionHooks(AvatarSession[Any]):
     def _publish_metrics(self, metrics: AvatarMetrics) -> None:
         """Emit ``metrics_collected`` on this session and on the AgentSession."""
         self._emit_metrics(metrics)
+
+
+def inference_gateway_auth() -> tuple[Callable[[str, str], str], Callable[[], dict[str, str]]]:
+    """livekit-agents' own helpers for LiveKit Inference's gateway (private, in
+    ``livekit.agents.inference._utils``): a signed access token for the key and secret, and
+    the identification headers its requests carry. Imported when used: only the ``inference``
+    provider needs them."""
+    from livekit.agents.inference._utils import create_access_token, get_inference_headers
+
+    return create_access_token, get_inference_headers

@@ -78,6 +78,11 @@ def params(func: Any) -> list[tuple[str, Any]]:
         ("livekit.agents.voice.io:_AudioSinkProxy.set_next_in_chain", [("new", POS)]),
         ("livekit.agents.voice.avatar._types:AvatarSession._wait_avatar_join", []),
         ("livekit.agents.voice.avatar._types:AvatarSession._emit_metrics", [("metrics", POS)]),
+        (
+            "livekit.agents.inference._utils:create_access_token",
+            [("api_key", POS), ("api_secret", POS), ("ttl", POS)],
+        ),
+        ("livekit.agents.inference._utils:get_inference_headers", [("inference_class", KW)]),
     ],
 )
 def test_private_methods_keep_their_signature(path: str, expected: list[tuple[str, Any]]) -> None:
