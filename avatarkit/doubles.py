@@ -26,13 +26,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["Offline", "ProviderDouble", "Served"]
+__all__ = ["Observable", "Offline", "ProviderDouble", "Served", "SessionRecord"]
 
 
 @attrs.frozen
@@ -44,6 +44,9 @@ class Offline:
     provider's own name when the user's options reach the real service."""
     options: dict[str, Any] = attrs.field(repr=False)
     """Options for ``avatarkit.get()`` (may hold the user's credentials: never print them)."""
+    double: Any = attrs.field(default=None, repr=False)
+    """The running stand-in (an :class:`Observable`), for the conformance kit; None on the
+    real service and for providers with no remote API."""
 
 
 @attrs.frozen
@@ -59,6 +62,32 @@ class Served:
     env: Mapping[str, str]
     """Environment variables an agent sets to use it, e.g. ``{"RUNWAYML_BASE_URL": url,
     "RUNWAYML_API_SECRET": <the emulator's own key>}``. Printed: no real secrets here."""
+
+
+@attrs.frozen
+class SessionRecord:
+    """One remote session as a double saw it."""
+
+    id: str
+    active: bool
+    """Still provisioning or running (on the real service: billing)."""
+    end_calls: int
+    """Requests to end it that reached the double, over the API or the room."""
+    token: str | None = attrs.field(repr=False)
+    """The LiveKit token its avatar was given (a test server's credential)."""
+
+
+class Observable(Protocol):
+    """What a running double (:attr:`Offline.double`) shows the conformance kit."""
+
+    def session_records(self) -> list[SessionRecord]:
+        """Every remote session created so far, in order."""
+
+    def fail_next_create(self, status: int) -> None:
+        """Answer the next create request with ``status``."""
+
+    def next_worker(self, *, never_join: bool = False, leave_after: float | None = None) -> None:
+        """Make the next session's avatar never join, or leave ``leave_after`` s after joining."""
 
 
 class ProviderDouble(abc.ABC):

@@ -29,7 +29,7 @@ class RunwayDouble(ProviderDouble):
         video = face_video(size, 30, label=self.label)
         async with RunwayEmulator(provisioning_delay=0.5, video=video) as emulator:
             options = {**avatar, "api_key": emulator.api_key, **given, "api_url": emulator.url}
-            yield Offline(self.label, options)
+            yield Offline(self.label, options, double=emulator)
 
     @contextlib.asynccontextmanager
     async def serve(self, *, port: int, runtime_cap: float) -> AsyncIterator[Served]:

@@ -13,6 +13,7 @@ worker that joins the given LiveKit room and behaves as Runway's does.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 import attrs
 from livekit import rtc
 
+from avatarkit.doubles import SessionRecord
 from avatarkit_providers.local.video import FaceVideoGenerator
 from avatarkit_providers.local.worker import AvatarWorker
 
@@ -103,6 +105,7 @@ class RunwayEmulator:
         self.workers: dict[str, AvatarWorker] = {}
         self._video = video or face_video()
         self._faults: dict[str, WorkerFault] = {}
+        self._end_calls: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -114,6 +117,26 @@ class RunwayEmulator:
     def faults(self) -> Any:
         """HTTP and session faults of the API side (see ``FaultInjector``)."""
         return self.server.faults
+
+    def session_records(self) -> list[SessionRecord]:
+        """The sessions as the conformance kit sees them (:class:`~avatarkit.doubles.Observable`):
+        an end call is a DELETE or an ``END_CALL`` from the agent."""
+        deletes = collections.Counter(r.session_id for r in self.server.requests_for("delete"))
+        return [
+            SessionRecord(
+                s.id,
+                s.active,
+                deletes[s.id] + self._end_calls[s.id],
+                s.livekit.token if s.livekit else None,
+            )
+            for s in self.server.sessions.values()
+        ]
+
+    def fail_next_create(self, status: int) -> None:
+        self.faults.next(route="create", status=status)
+
+    def next_worker(self, *, never_join: bool = False, leave_after: float | None = None) -> None:
+        self.worker_faults.next(never_join=never_join, leave_after=leave_after)
 
     async def start(self) -> None:
         self._unsubscribe = [
@@ -196,5 +219,8 @@ class RunwayEmulator:
             message = json.loads(packet.data)
         except ValueError:
             return
-        if isinstance(message, dict) and message.get("type") == "END_CALL" and session.active:
+        if not isinstance(message, dict) or message.get("type") != "END_CALL":
+            return
+        self._end_calls[session.id] += 1
+        if session.active:
             self.server.complete(session.id)  # the state listener makes the worker leave
