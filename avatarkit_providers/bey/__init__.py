@@ -1,0 +1,1 @@
+"""Bey for avatarkit. Light: the implementation loads when used."""
