@@ -1,0 +1,1 @@
+"""LemonSlice for avatarkit. Light: the implementation loads when used."""
