@@ -1,0 +1,1 @@
+"""LiveAvatar (HeyGen) provider tests."""
