@@ -7,16 +7,22 @@ from typing import Any
 
 import pytest
 from livekit.agents import AgentSession
+from myavatar_avatarkit.double import MYAVATAR
 
 from avatarkit.testing import MemoryLiveKit, MemoryRoom, in_memory_livekit
+from avatarkit_doubles.engine import ApiDouble
+from avatarkit_providers.local.video import FaceVideoGenerator
 
-from .api_double import MyAvatarAPI
+
+def _small_face() -> FaceVideoGenerator:
+    return FaceVideoGenerator(width=64, height=64, fps=20, label="myavatar (emulated)")
 
 
 @pytest.fixture
-async def myavatar() -> AsyncIterator[MyAvatarAPI]:
-    async with MyAvatarAPI() as api:
-        yield api
+async def myavatar() -> AsyncIterator[ApiDouble]:
+    # MyAvatar's API as double.py describes it: its avatars join the room with their token
+    async with ApiDouble(MYAVATAR, video=_small_face) as double:
+        yield double
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -14,15 +15,16 @@ from livekit.agents import Agent, AgentSession, APIConnectOptions
 import avatarkit
 from avatarkit import ConfigurationError
 from avatarkit.http import ProviderTimeoutError
+from avatarkit.secret import MASK
 from avatarkit.testing import MemoryLiveKit, MemoryRoom
-
-from .api_double import MyAvatarAPI
+from avatarkit.testing.conformance import until
+from avatarkit_doubles.engine import ApiDouble
 
 FAST = APIConnectOptions(max_retry=2, retry_interval=0.05, timeout=2.0)
 
 
 def myavatar_avatar(
-    myavatar: MyAvatarAPI, livekit: MemoryLiveKit, **options: Any
+    myavatar: ApiDouble, livekit: MemoryLiveKit, **options: Any
 ) -> avatarkit.AvatarkitSession:
     """``avatarkit.get("myavatar", ...)`` pointed at the API double and the in-memory server."""
     options.setdefault("conn_options", FAST)
@@ -76,7 +78,7 @@ def test_get_refuses_bad_options_saying_what_to_change(monkeypatch: pytest.Monke
 
 
 async def test_create_is_posted_once_and_the_avatar_joins_with_its_token(
-    myavatar: MyAvatarAPI,
+    myavatar: ApiDouble,
     livekit: MemoryLiveKit,
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
@@ -86,9 +88,10 @@ async def test_create_is_posted_once_and_the_avatar_joins_with_its_token(
     await agent_session.start(agent=Agent(instructions="You are a test agent."))
     await avatar.wait_for_join(timeout=10)
 
-    (create,) = myavatar.received("POST")
-    assert create.path == "/v1/sessions"
-    assert create.authorization == f"Bearer {myavatar.api_key}"
+    (create,) = myavatar.requests  # the create, and nothing else
+    assert (create.method, create.path) == ("POST", "/v1/sessions")
+    # the double answers 401 unless the header is exactly "Bearer <its key>" (masked in records)
+    assert create.status == 201 and create.headers["Authorization"] == MASK
     assert set(create.body) == {"avatar", "livekit_url", "livekit_token"}
     assert create.body["avatar"] == "anna"
     assert create.body["livekit_url"] == livekit.url
@@ -107,25 +110,28 @@ async def test_create_is_posted_once_and_the_avatar_joins_with_its_token(
 
 
 async def test_a_timed_out_create_is_not_sent_again(
-    myavatar: MyAvatarAPI,
+    myavatar: ApiDouble,
     livekit: MemoryLiveKit,
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
 ) -> None:
-    myavatar.hold_creates = True
+    hang = 1.0  # every create the retries allow is answered after the client gave up on it
+    myavatar.faults.next("create", 503, delay=hang, times=3)
     hung = APIConnectOptions(max_retry=2, retry_interval=0.05, timeout=0.3)
     avatar = myavatar_avatar(myavatar, livekit, conn_options=hung)
     # start() raises once the create has failed for good, retries included
     with pytest.raises(ProviderTimeoutError, match="not retried") as err:
         await avatar.start(agent_session, room=agent_room)
-    assert len(myavatar.received("POST")) == 1  # resent, it would start a second session
+    await asyncio.sleep(hang + 0.2)  # the double records a request once it has answered it
+    assert len(myavatar.requests_for("create")) == 1  # resent, it would start a second session
     assert myavatar.api_key not in str(err.value)
     await avatar.aclose()
-    assert myavatar.received("DELETE") == []  # nothing was created that could be ended
+    assert myavatar.requests_for("end") == []  # nothing was created that could be ended
+    assert myavatar.sessions == {}
 
 
 async def test_aclose_ends_the_session_through_the_api(
-    myavatar: MyAvatarAPI,
+    myavatar: ApiDouble,
     livekit: MemoryLiveKit,
     agent_room: MemoryRoom,
     agent_session: AgentSession[Any],
@@ -138,10 +144,12 @@ async def test_aclose_ends_the_session_through_the_api(
     session_id = avatar.remote_session.id
 
     await avatar.aclose()
-    (delete,) = myavatar.received("DELETE")
-    assert delete.path == f"/v1/sessions/{session_id}"
-    assert delete.authorization == f"Bearer {myavatar.api_key}"
+    (end,) = myavatar.requests_for("end")
+    assert (end.method, end.path) == ("DELETE", f"/v1/sessions/{session_id}")
+    assert end.status == 204 and end.headers["Authorization"] == MASK  # 401 on a wrong key
     assert avatar.end_outcome == "graceful"
-    assert myavatar.sessions == {}
-    await livekit.settle()
-    assert "myavatar-avatar" not in agent_room.remote_participants
+    session = myavatar.sessions[session_id]
+    assert (session.status, session.ended_by, session.end_calls) == ("ended", "api", 1)
+    assert myavatar.active_sessions() == []
+    # the double's avatar leaves the room once its session is ended
+    await until(lambda: "myavatar-avatar" not in agent_room.remote_participants, "it to leave")

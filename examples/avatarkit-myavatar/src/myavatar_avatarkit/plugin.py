@@ -15,5 +15,7 @@ def register_providers(register: Callable[[ProviderSpec], None]) -> None:
             summary="MyAvatar streaming avatars",
             provider="myavatar_avatarkit.provider:MyAvatarProvider",
             options="myavatar_avatarkit.options:MyAvatarOptions",
+            # a stand-in of MyAvatar's API: demo, compare, emulate and the conformance kit
+            double="myavatar_avatarkit.double:MyAvatarDouble",
         )
     )
