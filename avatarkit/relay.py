@@ -76,6 +76,9 @@ class AudioRelay(AudioOutput):
         with (sink, False) once that segment is over there: finished, cleared, or moved to
         another sink. What only matters while a sink plays (the avatar's playback tracker,
         the room track's publication) starts and stops with it."""
+        self.on_sink_failed: Callable[[AudioOutput, BaseException], None] | None = None
+        """Called when a sink raised while taking audio: its segment cannot be acknowledged,
+        so the supervisor must treat it as a lost avatar at once."""
         self._sending_to: AudioOutput | None = None
 
     # -- what the supervisor sees ----------------------------------------------------------
@@ -268,10 +271,15 @@ class AudioRelay(AudioOutput):
                         self._flush_sink(sink)
         except asyncio.CancelledError:
             pass
-        except Exception:
-            # a broken sink must not take the agent's audio with it: the supervisor treats an
-            # unacknowledged segment as a lost avatar and moves on
+        except Exception as exc:
+            # a broken sink must not take the agent's audio with it: what it did not take
+            # is still here, and the supervisor moves it on
             logger.exception("audio sink failed")
+            self._sink_failed(sink, exc)
+
+    def _sink_failed(self, sink: AudioOutput, exc: BaseException) -> None:
+        if self._sink is sink and self.on_sink_failed is not None:
+            self.on_sink_failed(sink, exc)
 
     async def _deliver(self, sink: AudioOutput, frame: rtc.AudioFrame) -> None:
         rate = sink.sample_rate
@@ -302,8 +310,13 @@ class AudioRelay(AudioOutput):
             self.on_flushed(self.segment_id, max(remaining, 0.0))
 
     async def _capture_then_flush(self, sink: AudioOutput, frames: list[rtc.AudioFrame]) -> None:
-        for f in frames:
-            await sink.capture_frame(f)
+        try:
+            for f in frames:
+                await sink.capture_frame(f)
+        except Exception as exc:
+            logger.exception("audio sink failed")
+            self._sink_failed(sink, exc)
+            return
         if self._sink is sink:
             sink.flush()
 

@@ -158,6 +158,7 @@ class Relay(Protocol[S]):
     """The agent's one audio output (:class:`~avatarkit.relay.AudioRelay`)."""
 
     on_flushed: Callable[[int, float], None] | None
+    on_sink_failed: Callable[[Any, BaseException], None] | None
 
     @property
     def sink(self) -> S | None: ...
@@ -246,6 +247,7 @@ class Supervisor(Generic[A, S]):
         self._ack_timer: asyncio.TimerHandle | None = None
         self._stopped = False
         relay.on_flushed = self._on_segment_flushed
+        relay.on_sink_failed = self._on_sink_failed
 
     @property
     def remotes(self) -> list[A]:
@@ -526,6 +528,11 @@ class Supervisor(Generic[A, S]):
                 remote.lose(f"no playback_finished {timeout:.1f} s after the utterance was sent")
 
         self._ack_timer = asyncio.get_running_loop().call_later(timeout, check)
+
+    def _on_sink_failed(self, sink: Any, exc: BaseException) -> None:
+        for remote in self._remotes:
+            if remote.output is sink:
+                remote.lose(f"its audio output failed: {exc!r}")
 
     async def _to_room(self) -> None:
         async with self._switch_lock:

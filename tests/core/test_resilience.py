@@ -214,6 +214,37 @@ async def test_an_avatar_that_stops_acknowledging_is_treated_as_lost(
     await all_ended(runway)
 
 
+async def test_an_avatar_output_that_raises_is_treated_as_lost(
+    runway_avatar: Avatar,
+    runway: RunwayEmulator,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    listener: Ledger,
+) -> None:
+    # a long ack_timeout: only noticing the failure itself can rescue the speech in time
+    avatar = runway_avatar(on_loss="audio_only", ack_timeout=60.0)
+    await joined(avatar, agent_session, agent_room)
+    output = avatar.remote_avatars[0].output
+    assert output is not None
+    capture, taken = output.capture_frame, 0
+
+    async def breaks(frame: Any) -> None:
+        nonlocal taken
+        taken += 1
+        if taken > 30:  # mid-utterance, as a transport whose connection broke
+            raise ConnectionResetError("the avatar's transport broke")
+        await capture(frame)
+
+    output.capture_frame = breaks  # type: ignore[method-assign]
+    await say(agent_session, listener, 1.0, seed=6)  # does not wait forever for an ack
+    owners = by_owner(await heard_exactly_once(listener))
+    assert owners.get("agent-1", 0) > 0
+    assert avatar.state == "degraded"
+    assert "audio output failed" in (avatar.remote_avatars[0].lost_reason or "")
+    await avatar.aclose()
+    await all_ended(runway)
+
+
 async def test_an_avatar_that_never_joins_leaves_the_agent_audible(
     runway_avatar: Avatar,
     runway: RunwayEmulator,

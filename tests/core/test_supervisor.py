@@ -113,6 +113,7 @@ class Changes:
 class FakeRelay:
     def __init__(self, changes: Changes) -> None:
         self.on_flushed: Callable[[int, float], None] | None = None
+        self.on_sink_failed: Callable[[Any, BaseException], None] | None = None
         self.sink: FakeSink | None = None
         self.busy = False
         self.segment_id = 0
