@@ -62,7 +62,11 @@ def api_key(provider: str, *, env: str, required: bool = True) -> Any:
             raise _fail(provider, f"{attribute.name} has spaces or control characters around it")
 
     return attrs.field(
-        factory=lambda: convert(_env(env)), converter=convert, validator=check, repr=False
+        factory=lambda: convert(_env(env)),
+        converter=convert,
+        validator=check,
+        repr=False,
+        metadata={"env": env},  # what `avatarkit providers` and `doctor` show
     )
 
 
@@ -76,6 +80,7 @@ def api_url(provider: str, *, env: str | None, default: str) -> Any:
             raise _fail(provider, f"{attribute.name} must be an http(s) URL, got {shown}{where}")
 
     return attrs.field(
+        metadata={"env": env} if env else {},
         factory=lambda: (_env(env) or default).rstrip("/"),
         converter=lambda v: v.rstrip("/") if isinstance(v, str) else v,
         validator=check,
@@ -117,7 +122,9 @@ def text(
             raise _fail(provider, f"{name}={value!r} is not in the form the API accepts{hint}")
 
     if env is not None:
-        return attrs.field(factory=lambda: _env(env) or default, validator=check)
+        return attrs.field(
+            factory=lambda: _env(env) or default, validator=check, metadata={"env": env}
+        )
     return attrs.field(default=default, validator=check)
 
 
