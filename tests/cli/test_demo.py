@@ -88,7 +88,11 @@ def test_a_provider_without_a_double_is_refused_naming_those_that_have_one(
     assert result.exit_code == 2
     said = " ".join(result.output.replace("│", " ").split())  # unwrapped from rich's box
     assert "mirror cannot run here with no account" in said
-    assert "declares no double" in said and "Choose one of: local, runway" in said
+    assert "declares no double" in said
+    choices = said.partition("Choose one of: ")[2].split()
+    assert {"local,", "runway,", "tavus"} <= set(choices) and "mirror" not in said.split("Choose")[
+        1
+    ]
 
 
 async def test_frames_arriving_in_bursts_still_make_a_valid_mp4(tmp_path: Path) -> None:
