@@ -136,6 +136,9 @@ class ApiDouble:
         self.runtime_cap = runtime_cap
         self.faults = Faults()
         self.requests: list[Recorded] = []
+        """Every request answered, in order."""
+        self.arrivals: list[str] = []
+        """``"METHOD /path"`` of every request as it arrives, answered yet or not."""
         self.sessions: dict[str, DoubleSession] = {}
         self.workers: dict[str, AvatarWorker] = {}
         self._port = port
@@ -191,6 +194,7 @@ class ApiDouble:
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.arrivals.append(f"{request.method} {request.path}")
         raw = await request.read()
         try:
             body = json.loads(raw) if raw.strip() else None
