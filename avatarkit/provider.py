@@ -123,10 +123,12 @@ class AvatarProvider(ABC, Generic[OptionsT]):
     options_class: ClassVar[type[Any]]
     """An attrs class; :func:`avatarkit.get` builds it from the provider's options, so its
     validators run there and raise :class:`~avatarkit.ConfigurationError`."""
-    default_identity: ClassVar[str]
-    """The avatar participant's identity (and name) unless the app sets one."""
-    sample_rate: ClassVar[int] = 16000
-    """The sample rate of the agent's audio that the default :meth:`stream` sends."""
+    default_identity: str
+    """The avatar participant's identity (and name) unless the app sets one. A class
+    attribute, or set in ``__init__`` when it depends on the options."""
+    sample_rate: int = 16000
+    """The sample rate of the agent's audio that the default :meth:`stream` sends (a class
+    attribute, or set in ``__init__`` when an option chooses it)."""
     limits: ClassVar[SessionLimits] = SessionLimits()
     end_api: ClassVar[bool] = True
     """Whether the service can end a session (an API call, or a message over the room). When

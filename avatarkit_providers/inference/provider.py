@@ -44,7 +44,7 @@ class InferenceProvider(AvatarProvider[InferenceOptions]):
 
     def __init__(self, options: InferenceOptions, http: HttpClient) -> None:
         super().__init__(options, http)
-        self.default_identity = f"{options.provider}-inference-avatar"  # type: ignore[misc]
+        self.default_identity = f"{options.provider}-inference-avatar"
 
     def api(self, **headers: str) -> JsonAPI:
         # a fresh gateway JWT per call, as the plugin (it lives 600 s)

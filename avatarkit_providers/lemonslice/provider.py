@@ -43,7 +43,7 @@ class LemonSliceProvider(AvatarProvider[LemonSliceOptions]):
 
     def __init__(self, options: LemonSliceOptions, http: HttpClient) -> None:
         super().__init__(options, http)
-        vars(self)["sample_rate"] = options.audio_sample_rate  # the core relays at this rate
+        self.sample_rate = options.audio_sample_rate  # the core relays at this rate
         self.api = self._api(http)
 
     def _api(self, http: HttpClient) -> JsonAPI:
