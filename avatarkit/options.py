@@ -129,6 +129,9 @@ class CoreOptions:
     provider's runtime cap; never if it has none)."""
     on_loss: str = attrs.field(default="renew", validator=_check_on_loss)
     """After an unplanned loss: ``renew`` the avatar, or stay ``audio_only``."""
+    rejoin_grace: float = attrs.field(default=5.0, validator=_check_positive)
+    """Seconds an avatar that left the room has to come back under its identity (a reconnect)
+    before it counts as lost and its session is ended. Its audio moves on at once either way."""
     ack_timeout: float = attrs.field(default=3.0, validator=_check_positive)
     """Seconds past an utterance's end without ``lk.playback_finished`` before the avatar is
     considered lost."""

@@ -72,6 +72,9 @@ class RemoteAvatar:
         self._end_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watching_video = False
+        self._back = asyncio.Event()
+        self.absent = False
+        """Left the room after joining, not back yet (the supervisor gives it a grace)."""
 
     @property
     def name(self) -> str:
@@ -138,12 +141,27 @@ class RemoteAvatar:
             self._on_lost(self, reason)
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        if participant.identity == self.identity and self.joined_at is not None:
-            self.lose("the avatar left the room")
+        if participant.identity != self.identity or self.joined_at is None or self.absent:
+            return
+        if self.lost_reason is None and not self.ended:
+            self.absent = True
+            self._back.clear()
+            logger.info(
+                "the avatar left the room; it may be reconnecting",
+                extra={"provider": self.name, "session_id": self.session_id},
+            )
+            self._on_lost(self, "the avatar left the room")
+
+    async def returned(self) -> None:
+        """Wait until the avatar is back with video after leaving the room."""
+        await self._back.wait()
 
     def _on_track_subscribed(self, track: rtc.Track, _: Any, participant: Any) -> None:
         if participant is not None and participant.identity != self.identity:
             return
+        if self.absent and track.kind == rtc.TrackKind.KIND_VIDEO:
+            self.absent = False  # back (a reconnect): its video again
+            self._back.set()
         if track.kind == rtc.TrackKind.KIND_VIDEO and not self._watching_video:
             self._watching_video = True
             self._spawn(self._first_frame(track))

@@ -484,6 +484,7 @@ def _candidate(provider: AvatarProvider[Any], options: CoreOptions) -> Candidate
         renew_after=options.renew_after,
         cap=runtime_cap(provider.limits.runtime_cap, provider.session_lifetime()),
         sample_rate=provider.sample_rate,
+        rejoin_grace=options.rejoin_grace,
     )
 
 

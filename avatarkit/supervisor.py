@@ -113,6 +113,13 @@ class Avatar(Protocol[S_co]):
     lost_at: float | None
 
     @property
+    def absent(self) -> bool:
+        """It left the room after joining and has not come back (yet)."""
+
+    async def returned(self) -> None:
+        """Wait until it is back in the room with video after leaving."""
+
+    @property
     def identity(self) -> str: ...
 
     @property
@@ -201,6 +208,8 @@ class Candidate:
     cap: float | None = None
     """When the provider ends a session whatever it was asked (:func:`runtime_cap`)."""
     sample_rate: int = 16000
+    rejoin_grace: float = 5.0
+    """How long an avatar that left may take to come back (a reconnect) before it is lost."""
 
 
 MakeRemote = Callable[[int, str, Callable[[A, str], None]], A]
@@ -458,12 +467,49 @@ class Supervisor(Generic[A, S]):
         self._emit("renewed", fresh, {"renewal_gap": max(0.0, first - gone)})
 
     def _on_lost(self, remote: A, reason: str) -> None:
+        if remote.absent and remote.lost_reason is None:
+            # it left the room, maybe to reconnect: not lost yet
+            if not self._stopped:
+                self._spawn(self._absence(remote, reason))
+            return
         remote.lost_at = time.monotonic()
         fut = self._lost.get(remote)
         if fut is not None and not fut.done():
             fut.set_result(reason)
         if not self._stopped:
             self._rescues[remote] = self._spawn(self._rescue(remote, reason))
+
+    async def _absence(self, remote: A, reason: str) -> None:
+        """An avatar left the room. Its audio moves on at once (as for a loss), but its session
+        is kept for ``rejoin_grace``: a worker that reconnects leaves and comes back under the
+        same identity, and a room that reconnects reports every participant gone, then back.
+        Back in time, it speaks again from the next utterance; otherwise it is lost."""
+        grace = self._candidate_of[remote].rejoin_grace
+        relay = self._relay
+        async with self._switch_lock:
+            if remote.output is not None and relay.sink is remote.output:
+                left_at = time.monotonic()
+                heard = await self._detach(remote)
+                if self._stopped:
+                    return
+                standby = self._standby_output()
+                if standby is not None:
+                    relay.switch(standby, heard=heard)
+                else:
+                    relay.switch(self._room_sink, heard=heard, room=True)
+                    self._active = None
+                    self._set_state("degraded", f"{reason}; waiting for it to come back", remote)
+                self._emit("lost", remote, {"loss_to_audible": time.monotonic() - left_at})
+        try:
+            await asyncio.wait_for(remote.returned(), grace)
+        except asyncio.TimeoutError:
+            remote.lose(f"{reason} and did not come back within {grace:g} s")
+            return
+        if self._stopped or remote.lost_reason is not None:
+            return
+        if self._active is None and self._standby is None:  # nothing took its place
+            logger.info("the avatar came back", extra={"provider": remote.name})
+            await self._hand_over(remote, None)
 
     def _standby_output(self) -> S | None:
         """Where a lost avatar's audio goes: the renewal's avatar if it joined and is

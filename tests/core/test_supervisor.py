@@ -178,6 +178,8 @@ class FakeAvatar:
         self.joined_at: float | None = None
         self.first_frame_at: float | None = None
         self.in_room = True
+        self.absent = False
+        self._back = asyncio.Event()
         self.end_reasons: list[str] = []
         self.on_join: Callable[[], None] | None = None
         self._on_lost = on_lost
@@ -218,6 +220,20 @@ class FakeAvatar:
             self.lost_reason = reason
             self._changes.signal()
             self._on_lost(self, reason)
+
+    def leave(self) -> None:
+        """It leaves the room (as a worker that reconnects does first)."""
+        self.absent, self.in_room = True, False
+        self._back.clear()
+        self._on_lost(self, "the avatar left the room")
+
+    def come_back(self) -> None:
+        self.absent, self.in_room = False, True
+        self._back.set()
+        self._changes.signal()
+
+    async def returned(self) -> None:
+        await self._back.wait()
 
 
 def candidate(name: str, **overrides: Any) -> Candidate:
@@ -386,6 +402,43 @@ async def test_a_loss_without_a_standby_goes_to_the_room_then_recovers() -> None
     await h.until_speaking_through(h.avatars[1])
     assert h.avatars[1].identity == "a-avatar-1"
     assert ("starting", "recovery", h.avatars[1]) in h.states
+    await h.close()
+
+
+# -- an avatar that leaves and may come back (a reconnect) ---------------------------------
+
+
+async def test_an_avatar_that_comes_back_in_time_speaks_again_and_is_not_ended() -> None:
+    h = Harness(candidate("a", rejoin_grace=5.0))
+    h.start()
+    await h.until(lambda: bool(h.avatars))
+    first = h.avatars[0]
+    await h.until_speaking_through(first)
+    h.relay.speak(samples=1600)
+    first.leave()  # mid-utterance: the rest goes to the room at once
+    await h.until(lambda: h.relay.sink is h.room)
+    assert ("degraded", "the avatar left the room; waiting for it to come back", first) in (
+        h.states
+    )
+    first.come_back()
+    await h.until(lambda: h.relay.waiting_for_idle)
+    h.relay.boundary()  # it speaks again from the next utterance
+    await h.until_speaking_through(first)
+    assert first.end_reasons == [] and first.lost_reason is None
+    assert len(h.avatars) == 1  # no second session was created (and billed)
+    await h.close()
+
+
+async def test_an_avatar_that_does_not_come_back_is_lost_after_the_grace() -> None:
+    h = Harness(candidate("a", rejoin_grace=0.2))
+    h.start()
+    await h.until(lambda: bool(h.avatars))
+    first = h.avatars[0]
+    await h.until_speaking_through(first)
+    first.leave()
+    await h.until(lambda: first.end_reason == "avatar_lost")
+    assert first.lost_reason == "the avatar left the room and did not come back within 0.2 s"
+    await h.until(lambda: len(h.avatars) == 2)  # on_loss="renew": a new one is brought up
     await h.close()
 
 
