@@ -63,6 +63,11 @@ def test_either_config_class_is_accepted_and_copied(config_class: Any) -> None:
     assert backend.session_lifetime() == 120.0
 
 
+def test_a_key_already_in_a_secret_is_accepted() -> None:
+    backend = simli(simli_config=SimliConfig(api_key=Secret(KEY), face_id=FACE))
+    assert backend.options.simli_config.api_key == Secret(KEY)
+
+
 def test_the_plugin_reads_no_variable_and_neither_does_get(monkeypatch: pytest.MonkeyPatch) -> None:
     # Simli's guide reads SIMLI_API_KEY in the app and passes it in; the plugin reads nothing
     monkeypatch.setenv("SIMLI_API_KEY", KEY)
@@ -81,6 +86,7 @@ def config(**fields: Any) -> SimliConfig:
         ({"simli_config": {"api_key": KEY}}, "is needed, got dict"),
         ({"simli_config": config(api_key="")}, "simli_config.api_key .* got nothing"),
         ({"simli_config": config(api_key=None)}, "simli_config.api_key .* got nothing"),
+        ({"simli_config": config(api_key=Secret(""))}, "simli_config.api_key .* got nothing"),
         ({"simli_config": config(api_key=12345)}, "simli_config.api_key .* got int"),
         ({"simli_config": config(api_key=f" {KEY}\n")}, "api_key has spaces"),
         ({"simli_config": config(face_id="")}, "simli_config.face_id='' is not a Simli face"),

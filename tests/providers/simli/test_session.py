@@ -25,7 +25,8 @@ FACE = "cace3ef7-a4c4-425d-a8cf-a5358eb0c427"
 
 @pytest.fixture
 async def simli() -> AsyncIterator[SimliApiDouble]:
-    async with SimliApiDouble(video=small_video) as double:
+    double = SimliApiDouble(video=small_video)
+    async with double:
         yield double
 
 
