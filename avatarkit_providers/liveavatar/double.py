@@ -89,6 +89,8 @@ class SocketReceiver(AudioReceiver):
         self.ws: web.WebSocketResponse | None = None
         self.received: list[dict[str, Any]] = []
         """The agent's events, in order (``agent.speak`` without its audio)."""
+        self.audio_bytes: list[int] = []
+        """The size of each ``agent.speak``'s decoded audio, in order."""
         self._audio: asyncio.Queue[rtc.AudioFrame | AudioSegmentEnd] = asyncio.Queue()
         self._speaking = False
 
@@ -97,6 +99,7 @@ class SocketReceiver(AudioReceiver):
         self.received.append({k: v for k, v in ev.items() if k != "audio"})
         if kind == "agent.speak":
             pcm = base64.b64decode(ev.get("audio", ""))
+            self.audio_bytes.append(len(pcm))
             self._audio.put_nowait(rtc.AudioFrame(pcm, SAMPLE_RATE, 1, len(pcm) // 2))
         elif kind == "agent.speak_end":
             self._audio.put_nowait(AudioSegmentEnd())
