@@ -75,7 +75,8 @@ class GatewayDouble(ApiDouble):
         self.gateway_claims: list[api.access_token.Claims] = []
         """The claims of every gateway JWT accepted, in order."""
         self.minted: list[str] = []
-        """The avatar tokens minted, in order."""
+        """The avatar tokens minted, in order: one per session."""
+        self._token_of: dict[int, tuple[Mapping[str, Any], str]] = {}
         self._replays: dict[str, Any] = {}
         create, end = INFERENCE.routes
         routes = (attrs.evolve(create, answer=self._answer), end)
@@ -95,6 +96,11 @@ class GatewayDouble(ApiDouble):
                 "sample_rate": self.sample_rate}  # fmt: skip
 
     def _join(self, body: Mapping[str, Any]) -> tuple[str, str]:
+        # asked again for a session's body (its record, the parity harness): the token minted
+        # for it then, not a second one, so what is checked is what the avatar was given
+        given, token = self._token_of.get(id(body), (None, ""))
+        if given is body:
+            return body["livekit_url"], token
         token = (
             api.AccessToken(self.api_key, self.api_secret)
             .with_kind("agent")
@@ -111,6 +117,7 @@ class GatewayDouble(ApiDouble):
             .to_jwt()
         )
         self.minted.append(token)
+        self._token_of[id(body)] = (body, token)
         return body["livekit_url"], token
 
     def _check_auth(self, request: web.Request) -> web.Response | None:

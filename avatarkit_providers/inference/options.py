@@ -14,12 +14,11 @@ import attrs
 
 from avatarkit import fields
 from avatarkit.errors import ConfigurationError
-from avatarkit.secret import Secret, redact_urls
+from avatarkit.secret import Secret
 
 DEFAULT_URL = "https://agent-gateway.livekit.cloud/v1"
 STAGING_URL = "https://agent-gateway.staging.livekit.cloud/v1"
-# The gateway's avatar providers that the official plugin knows (its LemonSliceOptions).
-PROVIDERS = ("lemonslice",)
+PROVIDERS = ("lemonslice",)  # the gateway's avatar providers the plugin knows (LemonSliceOptions)
 # LemonSliceOptions keys sent as first-class request fields; the others go in extra_kwargs.
 PAYLOAD_FIELDS = {"image_url": "image_url", "prompt": "prompt", "idle_prompt": "idle_prompt",
                   "idle_timeout": "idle_timeout_s"}  # fmt: skip
@@ -33,8 +32,7 @@ def _check_model(_: object, __: object, model: Any) -> None:
     form = "'<provider>' or '<provider>/<avatar_id>', e.g. 'lemonslice/<agent_id>'"
     if not isinstance(model, str) or not model.strip() or not model.isprintable():
         raise _fail(f"model must be a string {form}, got {model!r}")
-    provider = model.partition("/")[0].strip()
-    if provider not in PROVIDERS:
+    if (provider := model.partition("/")[0].strip()) not in PROVIDERS:
         close = difflib.get_close_matches(provider, PROVIDERS, n=1, cutoff=0.6)
         guess = f"did you mean {close[0]!r}? " if close else ""
         raise _fail(f"model provider {provider!r} is unknown: {guess}use one of {PROVIDERS}")
@@ -68,20 +66,19 @@ def _copy(extra: Any) -> Any:
     return dict(extra) if isinstance(extra, Mapping) else extra  # a copy, as the plugin takes
 
 
-def _strip(url: Any) -> Any:
-    return url.rstrip("/") if isinstance(url, str) else url
-
-
 def _default_url() -> str:
     # the plugin's order: LIVEKIT_INFERENCE_URL, else the staging gateway for a staging project
     staging = ".staging.livekit.cloud" in os.environ.get("LIVEKIT_URL", "")
     return os.environ.get("LIVEKIT_INFERENCE_URL") or (STAGING_URL if staging else DEFAULT_URL)
 
 
-def _check_url(_: object, __: object, url: Any) -> None:
-    if not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url):
-        shown = repr(redact_urls(url)) if isinstance(url, str) else type(url).__name__
-        raise _fail(f"base_url must be an http(s) URL, got {shown} (or set LIVEKIT_INFERENCE_URL)")
+@attrs.frozen
+class _Gateway:  # fields.api_url's form, checks and repr, for a base_url with the plugin's default
+    base_url: str = fields.api_url("inference", env="LIVEKIT_INFERENCE_URL", default=DEFAULT_URL)
+
+
+def _url(url: Any) -> str:
+    return _Gateway(url).base_url  # without its trailing /, or a ConfigurationError
 
 
 @attrs.frozen(kw_only=True)
@@ -93,8 +90,9 @@ class InferenceOptions:
     extra_kwargs: dict[str, Any] | None = attrs.field(
         default=None, converter=_copy, validator=_check_extra
     )
-    base_url: str = attrs.field(factory=_default_url, converter=_strip, validator=_check_url,
-                                repr=lambda url: repr(redact_urls(str(url))))  # fmt: skip
+    base_url: str = attrs.field(
+        factory=_default_url, converter=_url, repr=attrs.fields(_Gateway).base_url.repr
+    )
     api_key: Secret = fields.api_key("inference", env="LIVEKIT_INFERENCE_API_KEY", required=False)
     api_secret: Secret = fields.api_key(
         "inference", env="LIVEKIT_INFERENCE_API_SECRET", required=False
@@ -121,8 +119,7 @@ class InferenceOptions:
 
     def payload(self) -> dict[str, Any]:
         """The avatar's fields of the create request, as the official plugin maps them."""
-        body: dict[str, Any] = {"avatar_id": self.avatar_id} if self.avatar_id else {}
-        extra = {k: v for k, v in (self.extra_kwargs or {}).items() if k not in PAYLOAD_FIELDS}
-        body.update({PAYLOAD_FIELDS[k]: v for k, v in (self.extra_kwargs or {}).items()
-                     if k in PAYLOAD_FIELDS})  # fmt: skip
-        return {**body, "extra_kwargs": extra} if extra else body
+        extra = dict(self.extra_kwargs or {})
+        body = {PAYLOAD_FIELDS[k]: extra.pop(k) for k in list(extra) if k in PAYLOAD_FIELDS}
+        ids = {"avatar_id": self.avatar_id} if self.avatar_id else {}
+        return {**ids, **body, **({"extra_kwargs": extra} if extra else {})}

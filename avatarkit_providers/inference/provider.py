@@ -34,7 +34,6 @@ class InferenceProvider(AvatarProvider[InferenceOptions]):
 
     name = "inference"
     options_class = InferenceOptions
-    default_identity = "lemonslice-inference-avatar"
     # The agent's audio is captured at 24 kHz (LemonSlice's own rate, and most TTS'), then
     # resampled to the rate the gateway reports for the session (see stream()).
     sample_rate = 24000
@@ -77,21 +76,16 @@ class InferenceProvider(AvatarProvider[InferenceOptions]):
         })  # fmt: skip
 
     def stream(self, request: StreamRequest) -> AudioOutput:
-        return RoomAudioOutput(
-            request.room,
-            destination_identity=request.avatar_identity,
-            sample_rate=request.remote.details["sample_rate"],
-            wait_remote_track=rtc.TrackKind.KIND_VIDEO,
-            clear_buffer_timeout=None,  # as the plugin
-            wait_playback_start=True,
-        )
+        return RoomAudioOutput(request.room, destination_identity=request.avatar_identity,
+                               sample_rate=request.remote.details["sample_rate"],
+                               wait_remote_track=rtc.TrackKind.KIND_VIDEO,
+                               clear_buffer_timeout=None, wait_playback_start=True)  # fmt: skip
 
     async def end(self, remote: RemoteSession, request: EndRequest) -> None:
         # No in-room end: both paths use the gateway's terminate, as the plugin's aclose().
-        token: Secret | None = remote.details.get("terminate_token")
-        if token is None:  # an older gateway: the session runs to its provider idle timeout
+        if (token := remote.details.get("terminate_token")) is None:  # an older gateway
             logger.warning("the gateway gave no terminate_token: %s cannot be ended", remote.id)
-            return
+            return  # it runs to its provider's idle timeout, as with the plugin
         await self._terminate(remote.id, token)
 
     async def _terminate(self, session_id: str, token: Secret) -> None:
