@@ -4,17 +4,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
 
-from avatarkit import AvatarProvider, CreateRequest, RemoteSession, SessionLimits
+from avatarkit import AvatarProvider, CreateRequest, RemoteSession
 from avatarkit.http import ProviderAPIError
 from avatarkit.json_api import JsonAPI
 from avatarkit.secret import Secret
 
 from .options import AnamOptions
-
-# The nil UUID: no session has it (Anam's ids are UUIDs), so reading it bills nothing.
-NO_SESSION = "00000000-0000-0000-0000-000000000000"
 
 
 class AnamProvider(AvatarProvider[AnamOptions]):
@@ -26,13 +22,11 @@ class AnamProvider(AvatarProvider[AnamOptions]):
     default_identity = "anam-avatar-agent"
     sample_rate = 24000
     reports_playback_start = True  # the official plugin waits for lk.playback_started
-    # Anam's limits are the account's, not the request's: 3, 5 and 10 minutes per session on
-    # the Free, Starter and Explorer plans, none from Growth up (maxSessionLengthSeconds,
-    # which the official plugin does not send; anam.ai/docs/personas/session/duration).
-    limits = SessionLimits()
-    # Anam publishes no call that ends a session (its API reference only reads them:
-    # GET /v1/sessions, /v1/sessions/{id}) and no in-room message: the core takes its
-    # persona out of the room.
+    # No limits: Anam's are the account's (3, 5 and 10 minutes per session on the Free, Starter
+    # and Explorer plans, none from Growth up: anam.ai/docs/personas/session/duration); the
+    # request's maxSessionLengthSeconds is left out, as the official plugin leaves it out.
+    # No end: Anam publishes no in-room message and no call that ends a session (its API reads
+    # them only: GET /v1/sessions, /v1/sessions/{id}).
     end_api = False
 
     @functools.cached_property
@@ -41,29 +35,25 @@ class AnamProvider(AvatarProvider[AnamOptions]):
         return JsonAPI(self.http, self.options.api_url, {"Authorization": bearer})
 
     async def create(self, request: CreateRequest) -> RemoteSession:
-        body: dict[str, Any] = {
+        token, session = request.avatar_token, self.options.session_options
+        body = {
             "personaConfig": self.options.persona_config,
-            "environment": {
-                "livekitUrl": request.livekit_url,
-                "livekitToken": request.avatar_token.reveal(),
-            },
+            "environment": {"livekitUrl": request.livekit_url, "livekitToken": token.reveal()},
+            **({"sessionOptions": session} if session else {}),
         }
-        if self.options.session_options is not None:
-            body["sessionOptions"] = self.options.session_options
-        answer = await self.api.call(
-            "POST", "/v1/engine/session", body, creates=True,
-            secrets=[self.options.api_key, request.avatar_token])  # fmt: skip
+        keys = [self.options.api_key, token]
+        answer = await self.api.call("POST", "/v1/engine/session", body, creates=True, secrets=keys)
         return RemoteSession(self.name, self.api.read(answer, "sessionId"))
 
     async def check(self) -> str:
-        # Reading a session that cannot exist bills nothing and still needs a valid key.
+        # No session has the nil UUID: reading it bills nothing, and still needs a valid key.
+        nil = "00000000-0000-0000-0000-000000000000"
         try:
-            await self.api.call("GET", f"/v1/sessions/{NO_SESSION}", secrets=[self.options.api_key])
+            await self.api.call("GET", f"/v1/sessions/{nil}", secrets=[self.options.api_key])
         except ProviderAPIError as exc:
             if exc.status_code in (401, 403):
-                raise ProviderAPIError(
-                    "anam", exc.status_code, "the API key was refused: check api_key or "
-                    "ANAM_API_KEY", retryable=False) from None  # fmt: skip
+                why = "the API key was refused: check api_key or ANAM_API_KEY"
+                raise ProviderAPIError(self.name, exc.status_code, why, retryable=False) from None
             if exc.status_code not in (400, 404):
                 raise
         return f"API key accepted by {self.options.api_url}"

@@ -1,6 +1,5 @@
-"""Options of ``avatarkit.get("lemonslice", ...)``: those of
-``livekit.plugins.lemonslice.AvatarSession``, with its defaults and variable, validated at
-``get()``."""
+"""Options of ``avatarkit.get("lemonslice", ...)``: ``livekit.plugins.lemonslice.AvatarSession``'s,
+with its defaults and variable, validated at ``get()``."""
 
 from __future__ import annotations
 

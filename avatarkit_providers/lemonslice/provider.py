@@ -6,28 +6,22 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from avatarkit import (
-    AvatarProvider,
-    CreateRequest,
-    EndRequest,
-    RemoteSession,
-    RemoteStatus,
-    SessionLimits,
-    StreamRequest,
-)
+from avatarkit import AvatarProvider, RemoteSession, RemoteStatus, SessionLimits
 from avatarkit.http import HttpClient, ProviderAPIError
 from avatarkit.json_api import JsonAPI
 
 from .options import LemonSliceOptions
+from .upload import post_image
 
 if TYPE_CHECKING:
     from livekit.agents.voice.io import AudioOutput
 
+    from avatarkit import CreateRequest, EndRequest, StreamRequest
+
 # LemonSlice ends a session after 30 minutes unless it raised the account's cap
 # (github.com/lemonsliceai/skills, lemonslice-livekit-app/references/reference.md, "Timeouts").
 SESSION_CAP = 1800.0
-# The plugin gives each call 60 s in all: a create can be slow, and one timed out may still
-# have started a session that nobody would end.
+# The plugin's 60 s per call: a create can be slow, and one timed out may leave a session behind.
 CREATE_TIMEOUT = 60.0
 
 
@@ -39,7 +33,8 @@ class LemonSliceProvider(AvatarProvider[LemonSliceOptions]):
     default_identity = "lemonslice-avatar-agent"
     sample_rate = 24000
     reports_playback_start = True  # the plugin's output waits for lk.playback_started
-    limits = SessionLimits(runtime_cap=SESSION_CAP)  # the API takes no duration to ask for
+    # The API takes no duration: the cap bounds the token and the core renews ahead of it.
+    limits = SessionLimits(max_duration=SESSION_CAP, runtime_cap=SESSION_CAP)
 
     def __init__(self, options: LemonSliceOptions, http: HttpClient) -> None:
         super().__init__(options, http)
@@ -48,9 +43,6 @@ class LemonSliceProvider(AvatarProvider[LemonSliceOptions]):
 
     def _api(self, http: HttpClient) -> JsonAPI:
         return JsonAPI(http, self.options.api_url, {"X-API-Key": self.options.api_key})
-
-    def session_lifetime(self) -> float:
-        return SESSION_CAP
 
     def stream(self, request: StreamRequest) -> AudioOutput:
         from livekit import rtc
@@ -67,28 +59,25 @@ class LemonSliceProvider(AvatarProvider[LemonSliceOptions]):
         )
 
     async def create(self, request: CreateRequest) -> RemoteSession:
+        token = request.avatar_token
         properties = {
             "livekit_url": request.livekit_url,
-            "livekit_token": request.avatar_token.reveal(),
+            "livekit_token": token.reveal(),
             "livekit_session_id": await request.room.sid,
         }
         body = {"transport_type": "livekit", "properties": properties, **self.options.avatar()}
         conn = self.http.conn_options  # the plugin's create timeout, unless longer
         conn = dataclasses.replace(conn, timeout=max(conn.timeout, CREATE_TIMEOUT))
-        http, token = HttpClient(self.name, conn, self.http.session()), request.avatar_token
-        if self.options.agent_image is None:
-            answer = await self._api(http).call("POST", "", body, creates=True, secrets=[token])
+        http = HttpClient(self.name, conn, self.http.session())
+        if self.options.agent_image is not None:
+            answer = await post_image(http, self.options, body, token)
         else:
-            from .upload import post_image
-
-            answer = await post_image(http, self.options.api_url, self.options.api_key, body,
-                                      self.options.agent_image, token)  # fmt: skip
+            answer = await self._api(http).call("POST", "", body, creates=True, secrets=[token])
         return RemoteSession(self.name, self.api.read(answer, "session_id"))
 
     async def end(self, remote: RemoteSession, request: EndRequest) -> None:
-        # No in-room end exists: both paths terminate through the control call
-        # (lemonslice.com/docs/api-reference/control-self-managed-session); the plugin never
-        # calls it and leaves the session to its idle timeout.
+        # No in-room end exists (and the plugin leaves sessions to their idle timeout): both
+        # paths terminate through lemonslice.com/docs/api-reference/control-self-managed-session.
         try:
             await self.api.call("POST", f"/{remote.id}/control", {"event": "terminate"})
         except ProviderAPIError as exc:
@@ -96,13 +85,11 @@ class LemonSliceProvider(AvatarProvider[LemonSliceOptions]):
                 raise
 
     async def status(self, remote: RemoteSession) -> RemoteStatus:
-        answer = await self.api.call("GET", f"/{remote.id}")
-        status = self.api.read(answer, "session_status")
+        status = self.api.read(await self.api.call("GET", f"/{remote.id}"), "session_status")
         return RemoteStatus(status, status in ("QUEUED", "ACTIVE"))
 
     async def check(self) -> str:
-        # Reading a session that cannot exist bills nothing and still needs a valid key.
-        try:
+        try:  # reading a session that cannot exist bills nothing and still needs a valid key
             await self.api.call("GET", "/livekit-00000000-0000-4000-8000-000000000000")
         except ProviderAPIError as exc:
             if exc.status_code in (401, 402, 403):  # 402: no plan or credits left

@@ -20,13 +20,16 @@ from avatarkit.http import (
 )
 from avatarkit.secret import Secret, redact
 
+from .options import LemonSliceOptions
+
 
 async def post_image(
-    http: HttpClient, url: str, key: Secret, body: Mapping[str, Any], image: Any, secret: Secret
+    http: HttpClient, options: LemonSliceOptions, body: Mapping[str, Any], secret: Secret
 ) -> Any:
-    """POST ``body`` (form field ``payload``) and ``image`` as ``image.png`` to ``url``."""
+    """POST ``body`` (form field ``payload``) and ``options.agent_image`` as ``image.png``."""
+    url, key = options.api_url, options.api_key
     png = io.BytesIO()
-    image.save(png, format="PNG")
+    options.agent_image.save(png, format="PNG")
     form = aiohttp.FormData()
     form.add_field("payload", json.dumps(body), content_type="application/json")
     form.add_field("image", png.getvalue(), filename="image.png", content_type="image/png")
