@@ -38,7 +38,7 @@ class AudioRelay(AudioOutput):
     def __init__(self, *, sample_rate: int, num_channels: int = 1) -> None:
         super().__init__(
             label="avatarkit",
-            capabilities=AudioOutputCapabilities(pause=False),
+            capabilities=AudioOutputCapabilities(pause=True),
             sample_rate=sample_rate,
         )
         self._rate = sample_rate
@@ -80,6 +80,13 @@ class AudioRelay(AudioOutput):
         """Called when a sink raised while taking audio: its segment cannot be acknowledged,
         so the supervisor must treat it as a lost avatar at once."""
         self._sending_to: AudioOutput | None = None
+        self._paused = False
+        self._paused_natively = False  # the sink (the room's track) pauses by itself
+        self.on_pause: Callable[[], None] | None = None
+        """Called when the agent pauses (a possible false interruption) while an avatar plays:
+        the supervisor stops it where the user stopped hearing it (:meth:`hold_at`)."""
+        self.on_resume: Callable[[], None] | None = None
+        """Called on resume when no sink holds the utterance: the supervisor gives it one."""
 
     # -- what the supervisor sees ----------------------------------------------------------
 
@@ -95,6 +102,16 @@ class AudioRelay(AudioOutput):
     async def wait_idle(self) -> None:
         """Wait for an utterance boundary."""
         await self._idle.wait()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def hold_at(self, heard: int) -> None:
+        """With no sink, make sample ``heard`` of the current segment where the next sink
+        starts (a pause: the user heard up to there)."""
+        if self._sink is None and self._open:
+            self._base = self._sent = min(max(heard, 0), self._captured)
 
     @property
     def base(self) -> int:
@@ -146,6 +163,10 @@ class AudioRelay(AudioOutput):
         if self._open and self._flushed and start >= self._captured:
             # everything was heard already: the segment is over
             self._finish(start, interrupted=False)
+        if not self._paused:  # paused, it starts on resume()
+            self._start_pump(sink)
+
+    def _start_pump(self, sink: AudioOutput) -> None:
         self._pump = asyncio.create_task(self._run_pump(sink), name="avatarkit.relay")
         self._wake.set()
 
@@ -191,8 +212,43 @@ class AudioRelay(AudioOutput):
         self._flushed = True
         self._wake.set()
 
+    def pause(self) -> None:
+        """Stop playing the utterance where the user is (livekit-agents pauses on a possible
+        false interruption); :meth:`resume` plays on from there, :meth:`clear_buffer` ends it."""
+        if self._closed or self._paused or not self._open:
+            return
+        self._paused = True
+        sink = self._sink
+        if sink is not None and sink.can_pause:
+            self._paused_natively = True
+            sink.pause()
+            return
+        if self._pump is not None:
+            self._pump.cancel()  # nothing more goes out
+            self._pump = None
+        if sink is not None and self.on_pause is not None:
+            self.on_pause()
+
+    def resume(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        sink = self._sink
+        if self._paused_natively:
+            self._paused_natively = False
+            if sink is not None:
+                sink.resume()
+        elif sink is not None:
+            self._start_pump(sink)
+        elif self.on_resume is not None:
+            self.on_resume()
+
     def clear_buffer(self) -> None:
         if not self._open:
+            return
+        if self._paused and not self._paused_natively:
+            # stopped where the user stopped hearing it: that is where it ends
+            self._finish(self._base if self._sink is None else self._sent, interrupted=True)
             return
         # what was not handed to a sink yet is dropped, as the user asked
         self._truncate(self._sent)
@@ -342,6 +398,7 @@ class AudioRelay(AudioOutput):
             self.on_sending(sink, True)
 
     def _finish(self, position: int, *, interrupted: bool) -> None:
+        self._paused = self._paused_natively = False
         self._sending(None)
         self._open = self._capturing = False
         self._frames.clear()

@@ -166,6 +166,13 @@ class Relay(Protocol[S]):
 
     on_flushed: Callable[[int, float], None] | None
     on_sink_failed: Callable[[Any, BaseException], None] | None
+    on_pause: Callable[[], None] | None
+    on_resume: Callable[[], None] | None
+
+    @property
+    def paused(self) -> bool: ...
+
+    def hold_at(self, heard: int) -> None: ...
 
     @property
     def sink(self) -> S | None: ...
@@ -257,6 +264,9 @@ class Supervisor(Generic[A, S]):
         self._stopped = False
         relay.on_flushed = self._on_segment_flushed
         relay.on_sink_failed = self._on_sink_failed
+        relay.on_pause = self._on_pause
+        relay.on_resume = self._on_resume
+        self._paused_on: A | None = None
 
     @property
     def remotes(self) -> list[A]:
@@ -570,10 +580,50 @@ class Supervisor(Generic[A, S]):
         timeout = remaining + self._candidates[self._index].ack_timeout
 
         def check() -> None:
-            if relay.busy and relay.segment_id == segment and relay.sink is remote.output:
+            if (
+                relay.busy
+                and not relay.paused
+                and relay.segment_id == segment
+                and relay.sink is remote.output
+            ):
                 remote.lose(f"no playback_finished {timeout:.1f} s after the utterance was sent")
 
         self._ack_timer = asyncio.get_running_loop().call_later(timeout, check)
+
+    def _on_pause(self) -> None:
+        self._spawn(self._pause())
+
+    def _on_resume(self) -> None:
+        self._spawn(self._resume())
+
+    async def _pause(self) -> None:
+        """The agent paused mid-utterance: stop the avatar where the user stopped hearing it
+        (measured as for a loss) and hold the rest for :meth:`_resume`."""
+        relay = self._relay
+        async with self._switch_lock:
+            remote = self._active
+            if not relay.paused or remote is None or remote.output is None:
+                return
+            if relay.sink is not remote.output:
+                return
+            heard = await self._detach(remote)
+            relay.hold_at(heard)
+            self._paused_on = remote
+
+    async def _resume(self) -> None:
+        """Play on from where the pause held it: on the same avatar if it is still well."""
+        relay = self._relay
+        async with self._switch_lock:
+            remote, self._paused_on = self._paused_on, None
+            if relay.paused or relay.sink is not None:
+                return
+            if remote is not None and remote is self._active and remote.lost_reason is None:
+                relay.switch(remote.output)
+            elif (standby := self._standby_output()) is not None:
+                relay.switch(standby)
+            else:
+                relay.switch(self._room_sink, room=True)
+                self._active = None
 
     def _on_sink_failed(self, sink: Any, exc: BaseException) -> None:
         for remote in self._remotes:

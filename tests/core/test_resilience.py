@@ -16,15 +16,19 @@ import numpy as np
 import pytest
 from livekit.agents import Agent, AgentSession
 
+import avatarkit
 from avatarkit import AvatarClosedError, AvatarkitSession
 from avatarkit._compat import ParticipantAudioOutput as _ParticipantAudioOutput
 from avatarkit._compat import swap_point as _sink_proxy
 from avatarkit.events import AvatarkitMetrics, AvatarStateChanged
+from avatarkit_doubles.engine import ApiDouble
+from avatarkit_providers.bey.double import BEY
 from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from avatarkit_providers.runway.emulator.sessions import SessionStatus
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import Ledger, noise, stream
 from tests.helpers.avatars import (
+    FAST,
     assert_room_audio,
     local_avatar,
     make_runway_avatar,
@@ -396,3 +400,70 @@ async def test_with_roomio_the_rescue_uses_its_track_at_its_own_rate(
     # RoomIO's output is back where it was, below livekit's swap point
     proxy = _sink_proxy(agent_session.output.audio)
     assert isinstance(proxy.next_in_chain, _ParticipantAudioOutput)
+
+
+@pytest.fixture(params=["runway", "local", "bey"])
+async def any_avatar(
+    request: pytest.FixtureRequest, runway: RunwayEmulator, livekit: MemoryLiveKit
+) -> AsyncIterator[AvatarkitSession]:
+    """A Runway avatar on its emulator, the local one, and Bey's on its double (a data-stream
+    provider at 16 kHz, like the listener: its samples can be matched exactly)."""
+    if request.param == "runway":
+        yield make_runway_avatar(runway, livekit)
+    elif request.param == "local":
+        yield local_avatar(livekit)
+    else:
+        async with ApiDouble(BEY, video=small_video) as double:
+            yield avatarkit.get(
+                "bey",
+                api_key=double.api_key,
+                api_url=double.url,
+                livekit_url=livekit.url,
+                livekit_api_key=livekit.api_key,
+                livekit_api_secret=livekit.api_secret,
+                conn_options=FAST,
+            )
+
+
+async def test_a_pause_mid_word_then_resume_plays_every_sample_exactly_once(
+    any_avatar: AvatarkitSession,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    listener: Ledger,
+) -> None:
+    # livekit-agents pauses the audio output on a possible false interruption (a cough) and
+    # resumes it when the user said nothing after all; without pause, the avatar stopped.
+    avatar = any_avatar
+    await joined(avatar, agent_session, agent_room)
+    output = agent_session.output.audio
+    assert output is not None and output.can_pause
+    identity = avatar.avatar_identity
+    handle = agent_session.say(
+        "x", audio=stream(listener.say(noise(2.0, seed=21))), add_to_chat_ctx=False
+    )
+    await until(lambda: listener.counts()[1].get(_track_of(listener, identity), 0) > 8000)
+    output.pause()  # mid-word
+    heard = listener.counts()[1]
+    await until(lambda: avatar.remote_avatars[0].output is not None and _relay(avatar).sink is None)
+    output.resume()
+    await asyncio.wait_for(handle.wait_for_playout(), 15)
+    assert not handle.interrupted
+    owners = by_owner(await heard_exactly_once(listener))
+    assert owners == {identity: 32000}, (owners, heard)  # all of it by the avatar, once
+    assert len(avatar.remote_avatars) == 1 and avatar.remote_avatars[0].lost_reason is None
+    await avatar.aclose()
+
+
+def _relay(avatar: AvatarkitSession) -> Any:
+    return avatar._relay  # the relay the AgentSession speaks into
+
+
+def _track_of(ledger: Ledger, identity: str) -> str:
+    return next((k for k in ledger.received if k.startswith(f"{identity}/")), "")
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)

@@ -114,6 +114,9 @@ class FakeRelay:
     def __init__(self, changes: Changes) -> None:
         self.on_flushed: Callable[[int, float], None] | None = None
         self.on_sink_failed: Callable[[Any, BaseException], None] | None = None
+        self.on_pause: Callable[[], None] | None = None
+        self.on_resume: Callable[[], None] | None = None
+        self.paused = False
         self.sink: FakeSink | None = None
         self.busy = False
         self.segment_id = 0
@@ -122,6 +125,7 @@ class FakeRelay:
         self.sent_at: float | None = None
         self.switches: list[tuple[FakeSink | None, int | None, bool]] = []
         self.waiting_for_idle = False
+        self.held_at: int | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._changes = changes
@@ -153,6 +157,22 @@ class FakeRelay:
     def boundary(self) -> None:
         self.busy = False
         self._idle.set()
+
+    def hold_at(self, heard: int) -> None:
+        self.held_at = heard
+        self._changes.signal()
+
+    def pause(self) -> None:
+        """As AudioRelay.pause() with an avatar playing: stop and ask the supervisor."""
+        self.paused = True
+        assert self.on_pause is not None
+        self.on_pause()
+
+    def resume(self) -> None:
+        self.paused = False
+        if self.sink is None:
+            assert self.on_resume is not None
+            self.on_resume()
 
 
 class FakeAvatar:
@@ -402,6 +422,27 @@ async def test_a_loss_without_a_standby_goes_to_the_room_then_recovers() -> None
     await h.until_speaking_through(h.avatars[1])
     assert h.avatars[1].identity == "a-avatar-1"
     assert ("starting", "recovery", h.avatars[1]) in h.states
+    await h.close()
+
+
+# -- pause and resume (a possible false interruption) ----------------------------------------
+
+
+async def test_a_pause_holds_the_audio_where_it_was_heard_and_resume_plays_on_there() -> None:
+    h = Harness()
+    h.start()
+    await h.until(lambda: bool(h.avatars))
+    first = h.avatars[0]
+    await h.until_speaking_through(first)
+    h.relay.speak(samples=8000)
+    h.relay.sent_at = time.monotonic() - 0.25  # a quarter of a second of it was played
+    h.relay.pause()
+    await h.until(lambda: h.relay.held_at is not None)
+    assert h.relay.sink is None and first.output is not None and first.output.cleared == 1
+    assert h.relay.held_at == 4000  # by the clock: the fake avatar publishes no audio
+    h.relay.resume()
+    await h.until(lambda: h.relay.sink is first.output)  # the same avatar plays on
+    assert first.end_reasons == [] and first.lost_reason is None and len(h.avatars) == 1
     await h.close()
 
 
