@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 import statistics
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,6 +19,10 @@ from ._output import console, quiet_logs
 if TYPE_CHECKING:
     import avatarkit
     from avatarkit.doubles import ProviderDouble
+
+    from .capture import FrameCapture, Moment, Still
+    from .clips import Utterance
+    from .report import ProviderStills
 
 
 def register(app: typer.Typer) -> None:
@@ -37,12 +42,22 @@ def compare(
     ] = None,
     size: Annotated[int, typer.Option(help="Video size for the built-in providers.")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    report_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            dir_okay=False,
+            help="Also write a self-contained HTML page there: the avatars side by side at "
+            "the same moments of the script, plots across runs, how each session ended.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show livekit's logs.")] = False,
 ) -> None:
     """Run the same scripted agent audio through each provider, several times, in one app,
     and report join latency, first-frame latency, audio/video offset, frames dropped,
-    errors and how each session ended. A provider with a double runs on it here (Runway
-    against its emulator) unless given credentials (-o runway.api_key=...)."""
+    errors and how each session ended (with --report, as an HTML page too). A provider with
+    a double runs on it here (Runway against its emulator) unless given credentials
+    (-o runway.api_key=...)."""
     import avatarkit
 
     names = [p.strip() for p in providers.split(",") if p.strip()]
@@ -51,16 +66,22 @@ def compare(
     except avatarkit.ConfigurationError as exc:  # an unknown name, with a suggestion
         raise typer.BadParameter(str(exc), param_hint="--providers") from None
     given = _parse_options(option or [], infos)
+    if report_to is not None and not report_to.parent.is_dir():  # say so before the runs
+        raise typer.BadParameter(f"no folder {report_to.parent}", param_hint="--report")
     doubles = {name: _doubles.load(name, param_hint="--providers") for name in names}
     quiet_logs(verbose)
     try:
-        report = asyncio.run(_compare(doubles, given, runs, size, quiet=as_json))
+        report = asyncio.run(
+            _compare(doubles, given, runs, size, quiet=as_json, report_to=report_to)
+        )
     except avatarkit.ConfigurationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--option") from None
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         _print(report)
+        if report_to is not None:
+            console().print(Text(f"Report: {report_to}"))
     raise typer.Exit(1 if any(p["errors"] for p in report["providers"]) else 0)
 
 
@@ -98,6 +119,7 @@ async def _compare(
     size: int,
     *,
     quiet: bool,
+    report_to: Path | None = None,
 ) -> dict[str, Any]:
     from avatarkit_cli.clips import bundled_utterances
     from avatarkit_cli.measure import av_offset, frames_dropped
@@ -108,19 +130,25 @@ async def _compare(
     utterances = bundled_utterances()[:1]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     labels: dict[str, str] = {}
+    stills = _Stills(utterances[0]) if report_to is not None else None
     async with LiveKitEnv.open() as env:
         for run in range(runs):  # interleaved, so drift on the machine hits all alike
             for name in names:
+                capture = stills.capture() if stills is not None else None
                 async with _doubles.offline(name, doubles[name], given[name], size=size) as go:
                     label = labels[name] = go.label
-                    result = await run_scenario(
-                        name,
-                        go.options,
-                        env=env,
-                        utterances=utterances,
-                        room_name=f"avatarkit-compare-{secrets.token_hex(3)}",
-                        pause=0.0,
-                    )
+                    try:
+                        result = await run_scenario(
+                            name,
+                            go.options,
+                            env=env if capture is None else capture.attach(env),
+                            utterances=utterances,
+                            room_name=f"avatarkit-compare-{secrets.token_hex(3)}",
+                            pause=0.0,
+                        )
+                    finally:
+                        if capture is not None and stills is not None:
+                            stills.keep(name, run + 1, await capture.aclose())
                 rec = result.recording
                 offset = av_offset(rec) if rec is not None else None
                 row = {
@@ -137,11 +165,43 @@ async def _compare(
                 results[name].append(row)
                 if not quiet:
                     out.print(Text(f"  {label} run {run + 1}: {_brief(row)}"))
-    return {
+    report = {
         "in_memory_room": env.in_memory,
         "runs": runs,
         "providers": [_summary(name, labels[name], rows) for name, rows in results.items()],
     }
+    if report_to is not None and stills is not None:
+        from . import report as html_report
+
+        html_report.write(report_to, report, stills.best, utterances[0], stills.moments)
+    return report
+
+
+class _Stills:
+    """For --report: a :class:`~avatarkit_cli.capture.FrameCapture` on each session, and for
+    each provider the stills of its first run that showed the most moments."""
+
+    def __init__(self, utterance: Utterance) -> None:
+        from .capture import script_moments
+
+        self.utterance = utterance
+        self.moments: list[Moment] = script_moments(utterance)
+        self.best: dict[str, ProviderStills] = {}
+
+    def capture(self) -> FrameCapture:
+        from .capture import FrameCapture
+
+        return FrameCapture(self.utterance, self.moments)
+
+    def keep(self, name: str, run: int, stills: list[Still]) -> None:
+        from .report import ProviderStills
+
+        def shown(s: list[Still]) -> int:
+            return sum(still.rgb is not None for still in s)
+
+        best = self.best.get(name)
+        if best is None or shown(stills) > shown(best.stills):
+            self.best[name] = ProviderStills(run, stills)
 
 
 def _median(values: list[float | None]) -> float | None:
