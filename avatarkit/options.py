@@ -90,6 +90,11 @@ def _check_on_loss(_: object, __: attrs.Attribute[Any], value: str) -> None:
         raise ConfigurationError(f"on_loss must be 'renew' or 'audio_only', got {value!r}")
 
 
+def _check_early_audio(_: object, __: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("hold", "room"):
+        raise ConfigurationError(f"early_audio must be 'hold' or 'room', got {value!r}")
+
+
 def _check_url(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None:
         check_livekit_url(value)
@@ -129,6 +134,10 @@ class CoreOptions:
     provider's runtime cap; never if it has none)."""
     on_loss: str = attrs.field(default="renew", validator=_check_on_loss)
     """After an unplanned loss: ``renew`` the avatar, or stay ``audio_only``."""
+    early_audio: str = attrs.field(default="hold", validator=_check_early_audio)
+    """Before the avatar has joined: ``hold`` the agent's audio for it (up to
+    ``join_timeout``), or speak through the ``room`` at once and move to the avatar at the
+    first utterance boundary after it joined."""
     rejoin_grace: float = attrs.field(default=5.0, validator=_check_positive)
     """Seconds an avatar that left the room has to come back under its identity (a reconnect)
     before it counts as lost and its session is ended. Its audio moves on at once either way."""

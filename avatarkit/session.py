@@ -266,6 +266,7 @@ class AvatarkitSession(AvatarSessionHooks):
             relay,
             make_remote=functools.partial(self._new_remote, room, settings, agent_id),
             on_loss=self._options.on_loss,
+            early_audio=self._options.early_audio,
             on_state=self._set_state,
             on_metrics=self._emit,
         )

@@ -233,6 +233,7 @@ class Supervisor(Generic[A, S]):
         *,
         make_remote: MakeRemote[A],
         on_loss: str,
+        early_audio: str = "hold",
         on_state: Callable[[AvatarState, str, A | None], None],
         on_metrics: Callable[[str, A, dict[str, Any]], None],
     ) -> None:
@@ -248,6 +249,7 @@ class Supervisor(Generic[A, S]):
         self._relay = relay
         self._make_remote = make_remote
         self._on_loss = on_loss
+        self._early_audio = early_audio
         self._set_state = on_state
         self._emit = on_metrics
         self._room_sink: S | None = None
@@ -335,6 +337,9 @@ class Supervisor(Generic[A, S]):
 
     async def _run(self) -> None:
         recoveries = 0
+        if self._early_audio == "room":
+            # speak at once; the avatar takes over at an utterance boundary once it joined
+            self._relay.switch(self._room_sink, room=True)
         while True:
             remote = await self._bring_up("start" if not self._remotes else "recovery")
             if remote is None:

@@ -333,6 +333,30 @@ async def test_start_can_return_at_once_and_provision_in_the_background(
         assert rw.server.active_sessions() == []
 
 
+async def test_early_audio_speaks_through_the_room_then_moves_to_the_avatar_at_a_boundary(
+    livekit: MemoryLiveKit,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    listener: Ledger,
+) -> None:
+    async with RunwayEmulator(provisioning_delay=0.5, video=small_video) as rw:
+        avatar = make_runway_avatar(rw, livekit, early_audio="room")
+        await avatar.start(agent_session, room=agent_room, wait=0)
+        await start_agent(agent_session)
+        # the greeting is heard at once, through the room; the avatar joins during it
+        greeting = agent_session.say(
+            "x", audio=stream(listener.say(noise(1.5, seed=31))), add_to_chat_ctx=False
+        )
+        await avatar.wait_for_join(timeout=5)
+        assert not greeting.done()  # it joined mid-utterance: the move waits for the boundary
+        await asyncio.wait_for(greeting.wait_for_playout(), 10)
+        await say(agent_session, listener, 0.5, seed=32)  # the next utterance: the avatar
+        owners = by_owner(await heard_exactly_once(listener))
+        assert owners == {"agent-1": 1.5 * 16000, "runway-avatar-agent": 0.5 * 16000}
+        await avatar.aclose()
+        assert rw.server.active_sessions() == []
+
+
 async def test_a_background_start_that_fails_reaches_the_app(
     runway_avatar: Avatar,
     runway: RunwayEmulator,
