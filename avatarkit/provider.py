@@ -39,6 +39,7 @@ EndReason = Literal[
     "start_cancelled",  # start() was cancelled after the remote session was created
     "join_timeout",  # the avatar did not join (with video) in time
     "renewed",  # a newer session took over before this one's runtime cap
+    "switched",  # the app switched to another avatar, which took over
     "avatar_lost",  # the avatar left, failed or stopped playing; the core moved on
 ]
 

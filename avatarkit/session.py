@@ -98,6 +98,7 @@ class AvatarkitSession(AvatarSessionHooks):
         self._avatar_state: AvatarState | None = None
         self._lk_room: rtc.Room | None = None
         self._lk_agent_session: AgentSession[Any] | None = None
+        self._settings: list[LiveKitSettings] = []
         self._relay: AudioRelay | None = None
         self._route: AudioRoute | None = None
         self._supervisor: Supervisor[RemoteAvatar, AudioOutput] | None = None
@@ -260,6 +261,7 @@ class AvatarkitSession(AvatarSessionHooks):
             self._lifecycle = Lifecycle.STOPPED
             raise
 
+        self._settings = settings
         relay = self._relay = AudioRelay(sample_rate=self._provider.sample_rate)
         self._supervisor = Supervisor(
             [_candidate(provider, options) for provider, options in self._candidates],
@@ -293,6 +295,35 @@ class AvatarkitSession(AvatarSessionHooks):
             raise
         if self._lifecycle is Lifecycle.STARTING:
             self._lifecycle = Lifecycle.RUNNING
+
+    async def switch(self, other: AvatarkitSession) -> None:
+        """Move the agent to ``other`` (a fresh ``avatarkit.get(...)``: another avatar or another
+        provider, with its own fallbacks) mid-call.
+
+        The new avatar is brought up while this one keeps talking; the audio moves to it at
+        the next utterance boundary, with nothing lost or repeated, and the old session is
+        ended. If it does not join, this one stays, an ``avatar_state_changed`` event says
+        why, and the error is raised. Later renewals and recoveries use the new provider.
+        """
+        if self._supervisor is None or self._lifecycle is not Lifecycle.RUNNING:
+            raise RuntimeError(
+                f"switch() needs a running avatar session; this one is {self._lifecycle.value}"
+            )
+        if other is self or other._lifecycle is not Lifecycle.NEW or other._fallback_of:
+            raise RuntimeError(
+                "switch() takes a fresh avatarkit.get(...) that was never started (nor used as "
+                "a fallback)"
+            )
+        settings = [
+            LiveKitSettings.resolve(opts.livekit_url, opts.livekit_api_key, opts.livekit_api_secret)
+            if opts.livekit_url or opts.livekit_api_key or opts.livekit_api_secret
+            else self._settings[0]
+            for _, opts in other._candidates
+        ]
+        other._lifecycle = Lifecycle.CLOSED  # its providers now belong to this session
+        self._candidates += other._candidates
+        self._settings += settings
+        await self._supervisor.switch([_candidate(p, o) for p, o in other._candidates])
 
     async def wait_for_join(self, *, timeout: float | None = 30.0) -> None:
         """Wait until an avatar has joined and published video; raises

@@ -219,6 +219,9 @@ class Candidate:
     """How long an avatar that left may take to come back (a reconnect) before it is lost."""
 
 
+_Switch = tuple[int, int, "asyncio.Future[None]"]
+"""A switch request: the new candidates' range, and what its caller awaits."""
+
 MakeRemote = Callable[[int, str, Callable[[A, str], None]], A]
 """(candidate index, identity, loss callback) -> a new remote avatar, not yet created."""
 
@@ -269,6 +272,9 @@ class Supervisor(Generic[A, S]):
         relay.on_pause = self._on_pause
         relay.on_resume = self._on_resume
         self._paused_on: A | None = None
+        self._switches: asyncio.Queue[_Switch] = asyncio.Queue()
+        self._switch_waiters: set[asyncio.Future[None]] = set()
+        self._bring_up_error: BaseException | None = None
 
     @property
     def remotes(self) -> list[A]:
@@ -316,7 +322,7 @@ class Supervisor(Generic[A, S]):
             self._run_task.cancel()
         for remote in self._remotes:
             remote.end(reason)
-        for fut in (self.created, self.joined):
+        for fut in (self.created, self.joined, *self._switch_waiters):
             if not fut.done():
                 fut.set_exception(
                     AvatarClosedError(f"{self.provider} avatar was closed ({reason})")
@@ -350,12 +356,15 @@ class Supervisor(Generic[A, S]):
             while True:
                 lost = self._lost[remote]
                 renew_in = self._renew_at(remote) - time.monotonic()
-                try:
-                    await asyncio.wait_for(asyncio.shield(lost), max(renew_in, 0.0))
+                request = await self._next_event(lost, max(renew_in, 0.0))
+                if lost.done():
+                    if request is not None:
+                        self._switches.put_nowait(request)  # after the recovery
                     await self._rescues[remote]  # the audio moves off it first
                     break
-                except asyncio.TimeoutError:
-                    pass
+                if request is not None:
+                    remote = await self._switch(remote, *request)
+                    continue
                 self._set_state("renewing", "runtime cap ahead", remote)
                 fresh = await self._bring_up("renewal")
                 if fresh is None:
@@ -369,17 +378,66 @@ class Supervisor(Generic[A, S]):
                 return
             recoveries += 1
 
-    async def _bring_up(self, why: str) -> A | None:
-        """Create and join a remote avatar, trying each candidate from the current one."""
+    async def _next_event(self, lost: asyncio.Future[str], timeout: float) -> _Switch | None:
+        """Wait for the avatar's loss, a switch request or ``timeout`` (renewal time)."""
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(asyncio.shield(lost))
+        getter: asyncio.Future[Any] = asyncio.ensure_future(self._switches.get())
+        try:
+            await asyncio.wait({waiter, getter}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            for fut in (waiter, getter):
+                if not fut.done():
+                    fut.cancel()
+        if getter.done() and not getter.cancelled():
+            request: _Switch = getter.result()
+            return request
+        return None
+
+    async def switch(self, candidates: Sequence[Candidate]) -> None:
+        """Bring up ``candidates`` (the first that joins) while the current avatar keeps
+        talking, move the audio to it at the next utterance boundary and end the old one;
+        raise, leaving the current avatar in place, if none joins."""
+        first = len(self._candidates)
+        self._candidates.extend(candidates)
+        self._ensure_running()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._switch_waiters.add(done)
+        self._switches.put_nowait((first, len(self._candidates), done))
+        try:
+            await done
+        finally:
+            self._switch_waiters.discard(done)
+
+    async def _switch(self, old: A, first: int, last: int, done: asyncio.Future[None]) -> A:
+        self._set_state("renewing", f"switching to {self._candidates[first].name}", old)
+        fresh = await self._bring_up("switch", first, last)
+        if fresh is None:
+            error = self._bring_up_error or AvatarClosedError("no avatar to switch to")
+            self._set_state("joined", f"the switch failed, kept {old.name}: {error}", old)
+            if not done.done():
+                done.set_exception(error)
+            return old
+        await self._hand_over(fresh, old, reason="switched")
+        if not done.done():
+            done.set_result(None)
+        return fresh
+
+    async def _bring_up(
+        self, why: str, first: int | None = None, last: int | None = None
+    ) -> A | None:
+        """Create and join a remote avatar, trying each candidate from the current one (or
+        from ``first`` to ``last``, a switch's own)."""
         error: BaseException | None = None
-        for i in range(self._index, len(self._candidates)):
+        first = self._index if first is None else first
+        last = len(self._candidates) if last is None else last
+        for i in range(first, last):
             candidate = self._candidates[i]
             try:
                 remote = self._new_remote(i)
             except Exception as exc:  # preparing it (minting, the request) failed: next one
                 error = exc
                 logger.warning("%s avatar could not be prepared: %r", candidate.name, exc)
-                if i + 1 < len(self._candidates):
+                if i + 1 < last:
                     self._set_state("failed_over", f"{candidate.name}: {exc}", None)
                 continue
             self._set_state("starting", why, remote)
@@ -394,7 +452,7 @@ class Supervisor(Generic[A, S]):
                     )
                 logger.warning("%s avatar failed to start: %r", candidate.name, error)
                 remote.end("join_timeout" if timed_out else "start_failed")
-                if i + 1 < len(self._candidates):
+                if i + 1 < last:
                     self._set_state("failed_over", f"{candidate.name}: {error}", remote)
                 continue
             self._index = i
@@ -411,6 +469,7 @@ class Supervisor(Generic[A, S]):
                 },
             )
             return remote
+        self._bring_up_error = error
         if not self.created.done():
             self.created.set_exception(error or AvatarClosedError("no avatar provider"))
         if not self.joined.done():
@@ -440,7 +499,7 @@ class Supervisor(Generic[A, S]):
             self._candidate_of[remote].cap,
         )
 
-    async def _hand_over(self, fresh: A, old: A | None) -> None:
+    async def _hand_over(self, fresh: A, old: A | None, reason: EndReason = "renewed") -> None:
         """Move the agent's audio to ``fresh`` at an utterance boundary, then end ``old``."""
         self._ensure_running()
         relay = self._relay
@@ -470,13 +529,13 @@ class Supervisor(Generic[A, S]):
                 relay.switch(fresh.output, heard=heard)
             self._active = fresh
         if old is not None:
-            self._spawn(self._retire(old, fresh))
-        self._set_state("joined", "renewed" if old is not None else "joined", fresh)
+            self._spawn(self._retire(old, fresh, reason))
+        self._set_state("joined", reason if old is not None else "joined", fresh)
 
-    async def _retire(self, old: A, fresh: A) -> None:
-        """End the session a renewal replaced; report how long the agent had no avatar video
-        (the old one gone before the new one's first frame)."""
-        await old.end("renewed" if old.lost_reason is None else "avatar_lost")
+    async def _retire(self, old: A, fresh: A, reason: EndReason) -> None:
+        """End the session a renewal (or a switch) replaced; report how long the agent had no
+        avatar video (the old one gone before the new one's first frame)."""
+        await old.end(reason if old.lost_reason is None else "avatar_lost")
         gone = old.lost_at or time.monotonic()
         first = fresh.first_frame_at or fresh.joined_at or gone
         self._emit("renewed", fresh, {"renewal_gap": max(0.0, first - gone)})

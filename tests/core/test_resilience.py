@@ -9,11 +9,14 @@ created is ended.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from livekit import rtc
 from livekit.agents import Agent, AgentSession
 
 import avatarkit
@@ -491,3 +494,101 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+class VideoWatch:
+    """When the listener saw each avatar's video frames: the longest stretch without any."""
+
+    def __init__(self, room: Any) -> None:
+        self.frames: list[float] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        room.on("track_subscribed", self._on_track)
+        for participant in room.remote_participants.values():
+            for publication in participant.track_publications.values():
+                if publication.track is not None:
+                    self._on_track(publication.track, publication, participant)
+
+    def _on_track(self, track: rtc.Track, _: Any, participant: Any) -> None:
+        if track.kind == rtc.TrackKind.KIND_VIDEO:
+            self._tasks.append(asyncio.create_task(self._read(track)))
+
+    async def _read(self, track: rtc.Track) -> None:
+        stream = rtc.VideoStream(track)
+        try:
+            async for _ in stream:
+                self.frames.append(time.monotonic())
+        finally:
+            await stream.aclose()
+
+    def longest_gap(self, since: float, until: float) -> float:
+        times = sorted(t for t in self.frames if since <= t <= until)
+        edges = [since, *times, until]
+        return max(b - a for a, b in itertools.pairwise(edges))
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def test_switching_runway_local_runway_while_the_agent_talks(
+    runway: RunwayEmulator,
+    livekit: MemoryLiveKit,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    listener: Ledger,
+) -> None:
+    video = VideoWatch(listener.room)
+    avatar = make_runway_avatar(runway, livekit)
+    await joined(avatar, agent_session, agent_room)
+    began = time.monotonic()
+    for seed, target in enumerate(
+        [local_avatar(livekit), make_runway_avatar(runway, livekit)], start=41
+    ):
+        talking = agent_session.say(
+            "x", audio=stream(listener.say(noise(1.5, seed=seed))), add_to_chat_ctx=False
+        )
+        await avatar.switch(target)  # the new one joins while the old one talks
+        await asyncio.wait_for(talking.wait_for_playout(), 10)
+        assert not talking.interrupted
+    await say(agent_session, listener, 0.5, seed=49)
+    ended = time.monotonic()
+    owners = by_owner(await heard_exactly_once(listener))
+    first, local, last = avatar.remote_avatars
+    assert (first.name, local.name, last.name) == ("runway", "local", "runway")
+    # each utterance stayed with the avatar it began on; the last one went to the last avatar
+    assert owners == {
+        first.identity: 1.5 * 16000,
+        local.identity: 1.5 * 16000,
+        last.identity: 0.5 * 16000,
+    }
+    assert first.end_outcome is not None and local.end_outcome is not None
+    assert last.end_outcome is None and avatar.state == "joined"
+    gap = video.longest_gap(began, ended)
+    print(f"longest stretch with no avatar video across the switches: {gap * 1000:.0f} ms")
+    assert gap < 0.5  # both videos are on for a moment at each switch
+    await video.aclose()
+    await avatar.aclose()
+    await all_ended(runway)
+
+
+async def test_a_switch_to_an_avatar_that_fails_keeps_the_current_one(
+    runway_avatar: Avatar,
+    runway: RunwayEmulator,
+    agent_room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    listener: Ledger,
+) -> None:
+    avatar = runway_avatar()
+    recorder = Recorder(avatar, agent_session)
+    await joined(avatar, agent_session, agent_room)
+    runway.faults.next(route="create", status=400)
+    with pytest.raises(Exception, match="400"):
+        await avatar.switch(runway_avatar())
+    assert recorder.states[-1].state == "joined"
+    assert "the switch failed, kept runway" in recorder.states[-1].reason
+    await say(agent_session, listener, 0.5, seed=50)
+    owners = by_owner(await heard_exactly_once(listener))
+    assert owners == {avatar.remote_avatars[0].identity: 0.5 * 16000}
+    await avatar.aclose()
+    await all_ended(runway)
