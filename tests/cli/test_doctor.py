@@ -190,7 +190,7 @@ def test_a_missing_key_names_the_variable(
     ("option", "message"),
     [
         # converted to an int: the validator sees 5000, not '5000'
-        ("max_duration=5000", "max_duration must be a whole number of seconds from 1 to 1800"),
+        ("max_duration=5000", "max_duration must be a whole number of seconds from 10 to 1800"),
         ("preset=influencer", "unknown option 'preset'. Did you mean 'preset_id'?"),
         ("avatar_id=not-a-uuid", "avatar_id must be the UUID of a custom avatar"),
     ],

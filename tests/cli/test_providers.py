@@ -134,7 +134,7 @@ def test_providers_json_is_machine_readable() -> None:
         "secret": False,
         "description": options["max_duration"]["description"],
     }
-    assert "1-1800" in options["max_duration"]["description"]
+    assert "10-1800" in options["max_duration"]["description"]
     assert options["api_key"]["secret"] is True
     assert options["api_key"]["default"] is None
     assert options["api_key"]["default_from_env"] == ["RUNWAYML_API_SECRET"]

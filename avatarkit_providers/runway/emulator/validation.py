@@ -1,9 +1,27 @@
 """Validation of ``POST /v1/realtime_sessions`` bodies, modelled on Runway's public API.
 
-Runway validates with zod (the two messages users have reported verbatim,
-``Unrecognized key: livekit`` and ``Too big: expected number to be <=1800``, are zod's),
-so messages here follow zod's wording. The API answers with the first issue as
-``error``; every issue is also returned, with its path, under ``issues``.
+The rules are those of Runway's published OpenAPI schema for the create body (repository
+``runwayml/openapi``, ``openapi.json`` at commit ``032445ba2896ba05df86b5e0655e49a231876ae2``,
+``paths["/v1/realtime_sessions"].post.requestBody``). The numbers are imported from
+:mod:`..options`, which cites each one's place in the schema, so the client refuses at
+``get()`` what this double refuses with a 400.
+
+Runway validates with zod: the schema's own 400 answers describe "Zod body/query validation"
+issues, and the two messages users have reported verbatim, ``Unrecognized key: livekit`` and
+``Too big: expected number to be <=1800``, are zod's. Messages here follow zod's (v4) wording,
+and lengths are counted as zod counts them, in UTF-16 code units. The API answers with the
+first issue as ``error``; every issue is also returned, with its path, under ``issues``.
+
+Beyond the schema, for documented reasons:
+
+- unknown keys are refused (``Unrecognized key``), as the API has answered them
+  (livekit/agents#5547), although this schema version does not mark the body
+  ``additionalProperties: false``;
+- tool names must be unique (Runway's tool reference,
+  https://docs.dev.runwayml.com/characters/tools/reference/); the message is ours, Runway's
+  is not published;
+- a LiveKit ``url`` must be ``wss://`` or ``https://`` on a public host (Runway's docs; the
+  schema says only ``format: uri``), unless ``allow_private_livekit_urls``.
 """
 
 from __future__ import annotations
@@ -17,7 +35,32 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ..options import KNOWN_PRESETS, MAX_DURATION
+from ..options import (
+    AGENT_IDENTITY_LENGTH,
+    ARRAY_ITEM_TYPES,
+    AVATAR_ID_PATTERN,
+    DESCRIPTION_LENGTH,
+    KNOWN_PRESETS,
+    MAX_DURATION,
+    MAX_ENUM_VALUE_LENGTH,
+    MAX_ENUM_VALUES,
+    MAX_OBJECT_PROPERTIES,
+    MAX_PARAMETERS,
+    MAX_TOOLS,
+    MIN_DURATION,
+    NAME_LENGTH,
+    NAME_PATTERN,
+    PARAMETER_KEYS,
+    PARAMETER_TYPES,
+    PERSONALITY_LENGTH,
+    ROOM_NAME_LENGTH,
+    START_SCRIPT_LENGTH,
+    TIMEOUT_SECONDS,
+    TOKEN_LENGTH,
+    TOOL_KEYS,
+    TOOL_TYPES,
+    text_length,
+)
 
 __all__ = [
     "API_VERSION",
@@ -35,15 +78,14 @@ MODEL = "gwm1_avatars"
 MAX_DURATION_LIMIT = MAX_DURATION
 RUNWAY_PRESETS = KNOWN_PRESETS  # the client's list is the API's: one place to update
 
-_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NAME = re.compile(NAME_PATTERN)
+_UUID = re.compile(AVATAR_ID_PATTERN)
 # A public DNS name never ends in a numeric label; this also catches shorthand IPs
 # such as "127.1" or "0x7f.1" that resolvers expand to loopback.
 _TLD = re.compile(r"[a-z](?:[a-z0-9-]*[a-z0-9])?")
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan", ".intranet")
-_SCALAR_TYPES = ("string", "integer", "number", "boolean")
-_PARAM_TYPES = (*_SCALAR_TYPES, "array", "object")
 
+Bounds = tuple[int, int]
 Path = tuple[str | int, ...]
 
 
@@ -125,18 +167,54 @@ class _Checker:
             plural = "s" if len(unknown) > 1 else ""
             self.add("unrecognized_keys", path, f"Unrecognized key{plural}: {', '.join(unknown)}")
 
+    def length(self, path: Path, value: str, bounds: Bounds) -> bool:
+        """Check ``value``'s length (UTF-16 code units, as zod counts); whether it fits."""
+        low, high = bounds
+        size = text_length(value)
+        if size < low:
+            self.add("too_small", path, f"Too small: expected string to have >={low} characters")
+            return False
+        if size > high:
+            self.add("too_big", path, f"Too big: expected string to have <={high} characters")
+            return False
+        return True
+
     def string(
-        self, path: Path, obj: Mapping[str, Any], key: str, *, required: bool, nonempty: bool
+        self,
+        path: Path,
+        obj: Mapping[str, Any],
+        key: str,
+        *,
+        required: bool,
+        bounds: Bounds | None = None,
+        pattern: re.Pattern[str] | None = None,
     ) -> str | None:
+        """The string at ``obj[key]`` if it is valid (None when absent or invalid)."""
         value = obj.get(key, MISSING)
         if value is MISSING and not required:
             return None
+        where = (*path, key)
         if not isinstance(value, str):
-            self.type_issue((*path, key), "string", value)
+            self.type_issue(where, "string", value)
             return None
-        if nonempty and not value:
-            self.add("too_small", (*path, key), "Too small: expected string to have >=1 characters")
+        # zod runs every check of a string, so a name can be both too short and malformed.
+        fits = bounds is None or self.length(where, value, bounds)
+        if pattern is not None and not pattern.fullmatch(value):
+            self.add(
+                "invalid_format",
+                where,
+                f"Invalid string: must match pattern /^{pattern.pattern}$/",
+            )
             return None
+        return value if fits else None
+
+    def array(self, path: Path, value: Any, max_items: int) -> list[Any] | None:
+        """``value`` if it is an array; a too-long one is reported and still returned."""
+        if not isinstance(value, list):
+            self.type_issue(path, "array", value)
+            return None
+        if len(value) > max_items:
+            self.add("too_big", path, f"Too big: expected array to have <={max_items} items")
         return value
 
     def boolean(self, path: Path, obj: Mapping[str, Any], key: str) -> None:
@@ -151,7 +229,8 @@ class _Checker:
         key: str,
         *,
         integer: bool,
-        maximum: int | None = None,
+        minimum: float,
+        maximum: float,
     ) -> None:
         value = obj.get(key, MISSING)
         if value is MISSING:
@@ -164,9 +243,9 @@ class _Checker:
             self.add("invalid_type", where, "Invalid input: expected number, received NaN")
         elif integer and not (isinstance(value, int) or value.is_integer()):
             self.add("invalid_type", where, "Invalid input: expected int, received number")
-        elif value <= 0:
-            self.add("too_small", where, "Too small: expected number to be >0")
-        elif maximum is not None and value > maximum:
+        elif value < minimum:
+            self.add("too_small", where, f"Too small: expected number to be >={minimum}")
+        elif value > maximum:
             self.add("too_big", where, f"Too big: expected number to be <={maximum}")
 
     def choice(
@@ -218,15 +297,16 @@ class _Checker:
             allowed.add("livekit")
             if "livekit" in body:
                 self.integration(("livekit",), body["livekit"], legacy=True)
-                if "integration" in body:
-                    self.add(
-                        "custom",
-                        ("livekit",),
-                        "Invalid input: provide either integration or livekit, not both",
-                    )
-        self.number((), body, "maxDuration", integer=True, maximum=self.v.max_duration_limit)
-        self.string((), body, "personality", required=False, nonempty=False)
-        self.string((), body, "startScript", required=False, nonempty=False)
+        self.number(
+            (),
+            body,
+            "maxDuration",
+            integer=True,
+            minimum=MIN_DURATION,
+            maximum=self.v.max_duration_limit,
+        )
+        self.string((), body, "personality", required=False, bounds=PERSONALITY_LENGTH)
+        self.string((), body, "startScript", required=False, bounds=START_SCRIPT_LENGTH)
         if "tools" in body:
             self.tools(body["tools"])
         self.keys((), body, allowed)
@@ -241,7 +321,7 @@ class _Checker:
             self.choice(path, avatar, "presetId", tuple(self.v.presets))
             self.keys(path, avatar, ("type", "presetId"))
         elif kind == "custom":
-            avatar_id = self.string(path, avatar, "avatarId", required=True, nonempty=False)
+            avatar_id = self.string(path, avatar, "avatarId", required=True)
             if avatar_id is not None and not _UUID.fullmatch(avatar_id):
                 self.add("invalid_format", (*path, "avatarId"), "Invalid UUID")
             self.keys(path, avatar, ("type", "avatarId"))
@@ -255,83 +335,82 @@ class _Checker:
         else:
             kind = self.choice(path, spec, "type", ("livekit", "elevenlabs"))
         if kind == "livekit":
-            url = self.string(path, spec, "url", required=True, nonempty=True)
+            # format: uri, no length limits; an empty string is an invalid URL
+            url = self.string(path, spec, "url", required=True)
             if url is not None:
                 self.url((*path, "url"), url)
-            self.string(path, spec, "token", required=True, nonempty=True)
-            self.string(path, spec, "roomName", required=True, nonempty=True)
-            self.string(path, spec, "agentIdentity", required=False, nonempty=True)
+            self.string(path, spec, "token", required=True, bounds=TOKEN_LENGTH)
+            self.string(path, spec, "roomName", required=True, bounds=ROOM_NAME_LENGTH)
+            self.string(path, spec, "agentIdentity", required=False, bounds=AGENT_IDENTITY_LENGTH)
             fields = ("url", "token", "roomName", "agentIdentity")
             self.keys(path, spec, fields if legacy else ("type", *fields))
         elif kind == "elevenlabs":
-            signed = self.string(path, spec, "signedUrl", required=True, nonempty=True)
+            signed = self.string(path, spec, "signedUrl", required=True)
             if signed is not None:
                 self.url((*path, "signedUrl"), signed)
             self.keys(path, spec, ("type", "signedUrl"))
 
     def tools(self, value: Any) -> None:
-        if not isinstance(value, list):
-            self.type_issue(("tools",), "array", value)
+        tools = self.array(("tools",), value, MAX_TOOLS)
+        if tools is None:
             return
-        for index, item in enumerate(value):
+        first: dict[str, int] = {}
+        for index, item in enumerate(tools):
             path: Path = ("tools", index)
             tool = self.obj(path, item)
             if tool is None:
                 continue
-            kind = self.choice(path, tool, "type", ("client_event", "backend_rpc"))
+            kind = self.choice(path, tool, "type", TOOL_TYPES)
             if kind is None:
                 continue
-            name = self.string(path, tool, "name", required=True, nonempty=False)
-            if name is not None and not _TOOL_NAME.fullmatch(name):
+            name = self.string(path, tool, "name", required=True, bounds=NAME_LENGTH, pattern=_NAME)
+            if name is not None and first.setdefault(name, index) != index:
                 self.add(
-                    "invalid_format",
+                    "custom",
                     (*path, "name"),
-                    f"Invalid string: must match pattern /^{_TOOL_NAME.pattern}$/",
+                    f"Tool names must be unique: {name!r} is also tools[{first[name]}]",
                 )
-            self.string(path, tool, "description", required=True, nonempty=False)
+            self.string(path, tool, "description", required=True, bounds=DESCRIPTION_LENGTH)
             if "parameters" in tool:
                 self.parameters((*path, "parameters"), tool["parameters"])
-            allowed = ["type", "name", "description", "parameters"]
             if kind == "backend_rpc":
-                self.number(path, tool, "timeoutSeconds", integer=False)
-                allowed.append("timeoutSeconds")
-            self.keys(path, tool, allowed)
+                low, high = TIMEOUT_SECONDS
+                self.number(path, tool, "timeoutSeconds", integer=False, minimum=low, maximum=high)
+            self.keys(path, tool, TOOL_KEYS[kind])
 
     def parameters(self, path: Path, value: Any) -> None:
-        if not isinstance(value, list):
-            self.type_issue(path, "array", value)
+        params = self.array(path, value, MAX_PARAMETERS)
+        if params is None:
             return
-        for index, item in enumerate(value):
+        for index, item in enumerate(params):
             where: Path = (*path, index)
             param = self.obj(where, item)
             if param is None:
                 continue
-            kind = self.choice(where, param, "type", _PARAM_TYPES)
+            kind = self.choice(where, param, "type", PARAMETER_TYPES)
             if kind is None:
                 continue
-            self.string(where, param, "name", required=True, nonempty=False)
-            self.string(where, param, "description", required=True, nonempty=False)
+            self.string(where, param, "name", required=True, bounds=NAME_LENGTH, pattern=_NAME)
+            self.string(where, param, "description", required=True, bounds=DESCRIPTION_LENGTH)
             self.boolean(where, param, "required")
-            allowed = ["type", "name", "description", "required"]
-            if kind == "string":
-                allowed.append("enum")
-                enum = param.get("enum", MISSING)
-                if enum is not MISSING and not (
-                    isinstance(enum, list) and all(isinstance(e, str) for e in enum)
-                ):
-                    self.type_issue((*where, "enum"), "array of strings", enum)
+            if kind == "string" and "enum" in param:
+                values = self.array((*where, "enum"), param["enum"], MAX_ENUM_VALUES)
+                for number, enum_value in enumerate(values or ()):
+                    at: Path = (*where, "enum", number)
+                    if not isinstance(enum_value, str):
+                        self.type_issue(at, "string", enum_value)
+                    else:
+                        self.length(at, enum_value, (0, MAX_ENUM_VALUE_LENGTH))
             elif kind == "array":
-                allowed.append("items")
                 items = self.obj((*where, "items"), param.get("items", MISSING))
                 if items is not None:
-                    self.choice((*where, "items"), items, "type", _SCALAR_TYPES)
+                    self.choice((*where, "items"), items, "type", ARRAY_ITEM_TYPES)
                     self.keys((*where, "items"), items, ("type",))
             elif kind == "object":
-                allowed.append("properties")
-                props = param.get("properties", MISSING)
-                if not isinstance(props, list):
-                    self.type_issue((*where, "properties"), "array", props)
-            self.keys(where, param, allowed)
+                self.array(
+                    (*where, "properties"), param.get("properties", MISSING), MAX_OBJECT_PROPERTIES
+                )
+            self.keys(where, param, PARAMETER_KEYS[kind])
 
 
 def is_public_host(host: str) -> bool:

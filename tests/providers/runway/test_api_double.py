@@ -223,6 +223,10 @@ async def test_full_valid_body_is_accepted_and_stored(
         ),
         pytest.param(changed(VALID, ("integration", "agentIdentity"), DELETE), id="no-identity"),
         pytest.param(changed(VALID, ("maxDuration",), 1800), id="max-duration-limit"),
+        # the schema lets both forms of the room be sent; the worker joins ``integration``'s
+        pytest.param(
+            {**legacy_body(), "integration": VALID["integration"]}, id="integration-and-livekit"
+        ),
         pytest.param(
             changed(VALID, ("integration", "url"), "https://203.0.113.9.sslip.io:443"),
             id="https-public",
@@ -347,13 +351,13 @@ INVALID = [
     (
         "max-duration-zero",
         changed(VALID, ("maxDuration",), 0),
-        "Too small: expected number to be >0",
+        "Too small: expected number to be >=10",
         ["maxDuration"],
     ),
     (
         "max-duration-negative",
         changed(VALID, ("maxDuration",), -30),
-        "Too small: expected number to be >0",
+        "Too small: expected number to be >=10",
         ["maxDuration"],
     ),
     (
@@ -401,13 +405,13 @@ INVALID = [
     (
         "tool-name-digit",
         changed(VALID, ("tools",), [{**TOOL, "name": "1st"}]),
-        "Invalid string: must match pattern /^[A-Za-z_][A-Za-z0-9_]*$/",
+        "Invalid string: must match pattern /^[a-zA-Z_][a-zA-Z0-9_]*$/",
         ["tools", 0, "name"],
     ),
     (
         "tool-name-dash",
         changed(VALID, ("tools",), [{**TOOL, "name": "get-weather"}]),
-        "Invalid string: must match pattern /^[A-Za-z_][A-Za-z0-9_]*$/",
+        "Invalid string: must match pattern /^[a-zA-Z_][a-zA-Z0-9_]*$/",
         ["tools", 0, "name"],
     ),
     (
@@ -469,12 +473,6 @@ INVALID = [
     ("unknown-keys", {**VALID, "voice": "warm", "fps": 30}, "Unrecognized keys: voice, fps", []),
     ("body-array", [VALID], "Invalid input: expected object, received array", []),
     (
-        "integration-and-livekit",
-        {**legacy_body(), "integration": VALID["integration"]},
-        "Invalid input: provide either integration or livekit, not both",
-        ["livekit"],
-    ),
-    (
         "legacy-with-type",
         changed(legacy_body(), ("livekit", "type"), "livekit"),
         "Unrecognized key: type",
@@ -504,6 +502,232 @@ async def test_invalid_body_is_rejected_with_the_api_message(
     }
     assert server.sessions == {}
     assert server.requests_for("create")[-1].error == message
+
+
+# -- every limit of Runway's OpenAPI schema, just inside and just outside ------------------
+# Source: runwayml/openapi, openapi.json at commit 032445ba2896ba05df86b5e0655e49a231876ae2,
+# paths["/v1/realtime_sessions"].post.requestBody. Numbers written out, not imported.
+
+EMOJI = "\U0001f600"  # two UTF-16 code units, so zod counts it twice
+PARAM: dict[str, Any] = {"type": "string", "name": "query", "description": "What."}
+RPC: dict[str, Any] = {
+    "type": "backend_rpc",
+    "name": "lookup",
+    "description": "Look it up.",
+    "parameters": [PARAM],
+}
+LIMIT_BASE: dict[str, Any] = {**VALID, "tools": [RPC]}
+P0: tuple[str | int, ...] = ("tools", 0, "parameters", 0)
+
+
+def too_small(n: int, what: str = "string", unit: str = "characters") -> str:
+    return f"Too small: expected {what} to have >={n} {unit}"
+
+
+def too_big(n: int, what: str = "string", unit: str = "characters") -> str:
+    return f"Too big: expected {what} to have <={n} {unit}"
+
+
+def many(n: int, make: Callable[[int], Any]) -> list[Any]:
+    return [make(i) for i in range(n)]
+
+
+PATTERN = "Invalid string: must match pattern /^[a-zA-Z_][a-zA-Z0-9_]*$/"
+# (id, path in LIMIT_BASE, value just inside, value just outside, error, issue path)
+LIMITS: list[tuple[str, tuple[str | int, ...], Any, Any, str, tuple[str | int, ...]]] = [
+    ("max-duration-min", ("maxDuration",), 10, 9, "Too small: expected number to be >=10", ()),
+    ("max-duration-max", ("maxDuration",), 1800, 1801, "Too big: expected number to be <=1800", ()),
+    ("personality-min", ("personality",), "x", "", too_small(1), ()),
+    ("personality-max", ("personality",), "x" * 10_000, "x" * 10_001, too_big(10_000), ()),
+    (
+        "personality-utf16",
+        ("personality",),
+        EMOJI * 5_000,
+        EMOJI * 5_000 + "x",
+        too_big(10_000),
+        (),
+    ),
+    ("start-script-min", ("startScript",), "x", "", too_small(1), ()),
+    ("start-script-max", ("startScript",), "x" * 2_000, "x" * 2_001, too_big(2_000), ()),
+    (
+        "tools-count",
+        ("tools",),
+        many(20, lambda i: {**RPC, "name": f"t{i}"}),
+        many(21, lambda i: {**RPC, "name": f"t{i}"}),
+        too_big(20, "array", "items"),
+        (),
+    ),
+    ("tool-name-max", ("tools", 0, "name"), "n" * 64, "n" * 65, too_big(64), ()),
+    ("tool-name-min", ("tools", 0, "name"), "n", "", too_small(1), ()),
+    ("tool-name-pattern", ("tools", 0, "name"), "_Tool_9", "9_tool", PATTERN, ()),
+    (
+        "tool-description-max",
+        ("tools", 0, "description"),
+        "d" * 1024,
+        "d" * 1025,
+        too_big(1024),
+        (),
+    ),
+    ("tool-description-min", ("tools", 0, "description"), "d", "", too_small(1), ()),
+    (
+        "timeout-min",
+        ("tools", 0, "timeoutSeconds"),
+        1,
+        0.99,
+        "Too small: expected number to be >=1",
+        (),
+    ),
+    (
+        "timeout-max",
+        ("tools", 0, "timeoutSeconds"),
+        8,
+        8.01,
+        "Too big: expected number to be <=8",
+        (),
+    ),
+    (
+        "parameters-count",
+        ("tools", 0, "parameters"),
+        many(20, lambda i: {**PARAM, "name": f"p{i}"}),
+        many(21, lambda i: {**PARAM, "name": f"p{i}"}),
+        too_big(20, "array", "items"),
+        (),
+    ),
+    ("parameter-name-max", (*P0, "name"), "p" * 64, "p" * 65, too_big(64), ()),
+    ("parameter-name-min", (*P0, "name"), "p", "", too_small(1), ()),
+    ("parameter-name-pattern", (*P0, "name"), "_p1", "p-1", PATTERN, ()),
+    ("parameter-description-max", (*P0, "description"), "d" * 1024, "d" * 1025, too_big(1024), ()),
+    ("parameter-description-min", (*P0, "description"), "d", "", too_small(1), ()),
+    (
+        "parameter-required-boolean",
+        (*P0, "required"),
+        False,
+        "yes",
+        "Invalid input: expected boolean, received string",
+        (),
+    ),
+    (
+        "enum-count",
+        (*P0, "enum"),
+        many(20, str),
+        many(21, str),
+        too_big(20, "array", "items"),
+        (),
+    ),
+    ("enum-value-max", (*P0, "enum"), ["", "v" * 64], ["v" * 65], too_big(64), (*P0, "enum", 0)),
+    (
+        "array-items-type",
+        P0,
+        {**PARAM, "type": "array", "items": {"type": "boolean"}},
+        {**PARAM, "type": "array", "items": {"type": "object"}},
+        'Invalid option: expected one of "string"|"integer"|"number"|"boolean"',
+        (*P0, "items", "type"),
+    ),
+    (
+        "object-properties-count",
+        P0,
+        {**PARAM, "type": "object", "properties": many(20, lambda i: {"name": f"f{i}"})},
+        {**PARAM, "type": "object", "properties": many(21, lambda i: {"name": f"f{i}"})},
+        too_big(20, "array", "items"),
+        (*P0, "properties"),
+    ),
+    (
+        "object-properties-required",
+        P0,
+        {**PARAM, "type": "object", "properties": []},
+        {**PARAM, "type": "object"},
+        "Invalid input: expected array, received undefined",
+        (*P0, "properties"),
+    ),
+    (
+        "tool-names-unique",
+        ("tools",),
+        [RPC, {**RPC, "name": "other"}],
+        [RPC, RPC],
+        "Tool names must be unique: 'lookup' is also tools[0]",
+        ("tools", 1, "name"),
+    ),
+    ("token-max", ("integration", "token"), "t" * 2048, "t" * 2049, too_big(2048), ()),
+    ("token-min", ("integration", "token"), "t", "", too_small(1), ()),
+    ("room-name-max", ("integration", "roomName"), "r" * 256, "r" * 257, too_big(256), ()),
+    ("room-name-min", ("integration", "roomName"), "r", "", too_small(1), ()),
+    (
+        "agent-identity-max",
+        ("integration", "agentIdentity"),
+        "a" * 256,
+        "a" * 257,
+        too_big(256),
+        (),
+    ),
+    ("agent-identity-min", ("integration", "agentIdentity"), "a", "", too_small(1), ()),
+    (
+        "avatar-id-version",
+        ("avatar",),
+        {"type": "custom", "avatarId": "3F2B8C1E-2D4A-4B7E-BC1A-5E6F7A8B9C0D"},
+        {"type": "custom", "avatarId": "3f2b8c1e-2d4a-1b7e-9c1a-5e6f7a8b9c0d"},
+        "Invalid UUID",
+        ("avatar", "avatarId"),
+    ),
+    (
+        "avatar-id-variant",
+        ("avatar",),
+        {"type": "custom", "avatarId": "3f2b8c1e-2d4a-4b7e-8c1a-5e6f7a8b9c0d"},
+        {"type": "custom", "avatarId": "3f2b8c1e-2d4a-4b7e-cc1a-5e6f7a8b9c0d"},
+        "Invalid UUID",
+        ("avatar", "avatarId"),
+    ),
+    (
+        "preset-enum",
+        ("avatar", "presetId"),
+        "cooking-teacher",
+        "space-pirate",
+        PRESET_OPTIONS,
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "inside", "outside", "message", "issue_path"),
+    [pytest.param(*case[1:], id=case[0]) for case in LIMITS],
+)
+async def test_each_schema_limit_holds_at_the_emulator(
+    server: RunwayAPIServer,
+    client: aiohttp.ClientSession,
+    path: tuple[str | int, ...],
+    inside: Any,
+    outside: Any,
+    message: str,
+    issue_path: tuple[str | int, ...],
+) -> None:
+    status, data = await create(client, server, changed(LIMIT_BASE, path, inside))
+    assert status == 200, data
+    status, data = await create(client, server, changed(LIMIT_BASE, path, outside))
+    assert status == 400, data
+    assert data["error"] == message
+    assert data["issues"][0]["message"] == message
+    assert data["issues"][0]["path"] == list(issue_path or path)
+    assert len(server.sessions) == 1
+
+
+@pytest.mark.parametrize("field", ["roomName", "token", "agentIdentity"])
+async def test_the_legacy_livekit_form_has_the_same_limits(
+    server: RunwayAPIServer, client: aiohttp.ClientSession, field: str
+) -> None:
+    limit = {"roomName": 256, "token": 2048, "agentIdentity": 256}[field]
+    inside = changed(legacy_body(), ("livekit", field), "x" * limit)
+    outside = changed(legacy_body(), ("livekit", field), "x" * (limit + 1))
+    assert (await create(client, server, inside))[0] == 200
+    status, data = await create(client, server, outside)
+    assert (status, data["error"]) == (400, too_big(limit))
+    assert data["issues"][0]["path"] == ["livekit", field]
+
+
+@pytest.mark.parametrize("preset", RUNWAY_PRESETS)
+async def test_every_preset_of_the_schema_is_accepted(
+    server: RunwayAPIServer, client: aiohttp.ClientSession, preset: str
+) -> None:
+    assert (await create(client, server, changed(VALID, ("avatar", "presetId"), preset)))[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -799,8 +1023,8 @@ async def test_runtime_cap_also_ends_a_session_left_ready(
 async def test_max_duration_ends_the_session_before_the_cap(
     make_server: Callable[..., Awaitable[RunwayAPIServer]], client: aiohttp.ClientSession
 ) -> None:
-    server = await make_server(runtime_cap=30, max_duration_scale=0.05)
-    sid = await created_id(client, server, changed(VALID, ("maxDuration",), 4))
+    server = await make_server(runtime_cap=30, max_duration_scale=0.02)
+    sid = await created_id(client, server, changed(VALID, ("maxDuration",), 10))
     session = await server.wait_for_status(sid, SessionStatus.READY, timeout=2)
     server.mark_running(sid)
     assert session.expires_at is not None
