@@ -77,6 +77,10 @@ def deadline(seconds: float) -> Iterator[None]:
 class ProviderAPIError(AvatarkitError, APIStatusError):
     """A provider's API answered with an error status. Never carries a credential."""
 
+    may_have_been_carried_out = False
+    """A request that creates something failed in a way that does not tell whether the
+    server carried it out (a timeout, a dropped connection, a 500/502/504)."""
+
     def __init__(self, provider: str, status_code: int, message: str, *, retryable: bool) -> None:
         super().__init__(
             f"{provider} API error {status_code}: {message}",
@@ -89,6 +93,9 @@ class ProviderAPIError(AvatarkitError, APIStatusError):
 
 class ProviderConnectionError(AvatarkitError, APIConnectionError):
     """A provider's API could not be reached (connection refused, dropped, reset)."""
+
+    may_have_been_carried_out = False
+    """As :attr:`ProviderAPIError.may_have_been_carried_out`."""
 
 
 class ProviderTimeoutError(ProviderConnectionError, APITimeoutError):
@@ -250,6 +257,8 @@ class HttpClient:
                     if resp.status < 400:
                         return HttpResponse(resp.status, body)
                     retryable = should_retry(resp.status, resp.headers)
+                    ambiguous = not idempotent and not may_resend(resp.status, resp.headers)
+                    ambiguous = ambiguous and resp.status >= 500
                     if not idempotent and retryable and not may_resend(resp.status, resp.headers):
                         retryable = False
                         note = " (not resent: the request may have been carried out)"
@@ -257,26 +266,32 @@ class HttpClient:
                         note = ""
                     delay = retry_after(resp.headers)
                     message = _error_message(body, secrets) + note
-                    error: Exception = ProviderAPIError(
+                    status_error = ProviderAPIError(
                         self.provider, resp.status, message, retryable=retryable
                     )
+                    status_error.may_have_been_carried_out = ambiguous
+                    error: Exception = status_error
             except asyncio.TimeoutError:
                 retryable = idempotent
-                error = ProviderTimeoutError(
+                timed_out = ProviderTimeoutError(
                     f"{self.provider} API: {method} {_path(url)} timed out after "
                     f"{timeout:g}s"
                     + ("" if idempotent else " (not retried: it may have been carried out)")
                 )
+                timed_out.may_have_been_carried_out = not idempotent
+                error = timed_out
             except aiohttp.ClientError as exc:
                 # a refused connection never reached the server: safe to send again
                 retryable = idempotent or isinstance(exc, aiohttp.ClientConnectorError)
-                error = ProviderConnectionError(
+                dropped = ProviderConnectionError(
                     redact(
                         f"{self.provider} API: {method} {_path(url)} failed: "
                         f"{type(exc).__name__}: {exc}",
                         secrets,
                     )
                 )
+                dropped.may_have_been_carried_out = not retryable
+                error = dropped
 
             if delay is not None and delay > MAX_RETRY_AFTER:
                 retryable = False

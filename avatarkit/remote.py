@@ -29,7 +29,7 @@ from .provider import (
 )
 from .rooms import remove_participant
 from .streaming import RoomAudioOutput
-from .tokens import LiveKitSettings
+from .tokens import DEFAULT_TOKEN_TTL, TOKEN_MARGIN, LiveKitSettings
 
 STATUS_INTERVAL = 10.0
 END_BUDGET_FACTOR = 2.0
@@ -73,6 +73,7 @@ class RemoteAvatar:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watching_video = False
         self._back = asyncio.Event()
+        self._orphans: set[asyncio.Future[None]] = set()
         self.absent = False
         """Left the room after joining, not back yet (the supervisor gives it a grace)."""
 
@@ -206,6 +207,44 @@ class RemoteAvatar:
             )
         return self._end_task
 
+    def _watch_for_orphan(self) -> None:
+        """A create that may have been carried out left a session whose id we never got: its
+        avatar would join with our token, and bill. If it does while our room is up, take it
+        out of the room (its service ends the session then); the token bounds how long."""
+        room, identity = self.room, self.identity
+        lifetime = (self.provider.session_lifetime() or DEFAULT_TOKEN_TTL) + TOKEN_MARGIN
+
+        def remove(participant: rtc.RemoteParticipant) -> None:
+            if participant.identity == identity:
+                logger.warning(
+                    "an avatar from a create that seemed to fail joined; taking it out",
+                    extra={"provider": self.name, "identity": identity},
+                )
+                task = asyncio.ensure_future(self._remove_orphan())
+                self._orphans.add(task)
+                task.add_done_callback(self._orphans.discard)
+
+        def stop(*_: Any) -> None:
+            room.off("participant_connected", remove)
+            room.off("disconnected", stop)
+            timer.cancel()
+
+        room.on("participant_connected", remove)
+        room.on("disconnected", stop)
+        timer = asyncio.get_running_loop().call_later(lifetime, stop)
+        if identity in room.remote_participants:
+            remove(room.remote_participants[identity])
+
+    async def _remove_orphan(self) -> None:
+        settings = self.livekit
+        try:
+            await remove_participant(
+                settings.url, settings.api_key, settings.api_secret, self.request.room_name,
+                self.identity,
+            )  # fmt: skip
+        except Exception as exc:
+            logger.error("could not take the orphaned avatar out of the room: %r", exc)
+
     async def _remove_from_room(self, extra: dict[str, Any]) -> None:
         """End a session of a service with no end call: take its avatar out of the room."""
         settings = self.livekit
@@ -246,8 +285,10 @@ class RemoteAvatar:
                 if not self._create_task.cancelled():
                     raise  # this end task itself is being cancelled
                 remote = None
-            except Exception:
-                remote = None  # the create failed: nothing was created that we know of
+            except Exception as exc:
+                remote = None  # the create failed: nothing was created that we know of...
+                if getattr(exc, "may_have_been_carried_out", False):
+                    self._watch_for_orphan()  # ...but it may have been, unknown to us
         if remote is None:
             self.end_outcome = "not_created"
             return

@@ -199,6 +199,8 @@ class RunwayEmulator:
             return
         self.workers[session.id] = worker
         worker.room.on("data_received", lambda packet: self._on_data(session, worker, packet))
+        worker.room.on("participant_disconnected", lambda p: self._on_left(session, worker, p))
+        worker.room.on("disconnected", lambda reason: self._on_removed(session, reason))
         if session.status is SessionStatus.READY:
             self.server.mark_running(session.id)
         if fault.stall_after is not None:
@@ -210,6 +212,22 @@ class RunwayEmulator:
                 await worker.aclose()
                 if session.active:
                     self.server.fail(session.id, "AVATAR_DISCONNECTED", "The avatar left.")
+
+    def _on_left(
+        self, session: Session, worker: AvatarWorker, participant: rtc.RemoteParticipant
+    ) -> None:
+        # Runway's worker leaves with its agent (the state listener makes it leave)
+        if participant.identity == worker.agent_identity and session.active:
+            self.server.complete(session.id)
+
+    def _on_removed(self, session: Session, reason: Any) -> None:
+        # Taken out of the room (RoomService RemoveParticipant): assumed to end the session,
+        # which Runway does not document. A deleted room is left harsher: the session goes on
+        # billing until it is cancelled, so avatarkit must still DELETE it.
+        if reason != rtc.DisconnectReason.PARTICIPANT_REMOVED:
+            return
+        if session.active and self.workers.pop(session.id, None) is not None:
+            self.server.fail(session.id, "AVATAR_DISCONNECTED", "The avatar left the room.")
 
     def _on_data(self, session: Session, worker: AvatarWorker, packet: rtc.DataPacket) -> None:
         sender = packet.participant.identity if packet.participant else None
