@@ -17,6 +17,9 @@ as the SDK. Tokens are real JWTs checked like the server does. Published tracks 
 publisher's real ``rtc.LocalAudioTrack`` / ``rtc.LocalVideoTrack``: a subscriber's
 ``rtc.AudioStream`` / ``rtc.VideoStream`` yields the frames captured into the publisher's source.
 
+``MemoryLiveKit(realism=Realism(...))`` turns on the realistic mode: latency, the SDK's RPC
+timeouts and limits, Opus-coded delayed audio, join batching, reconnection, room auto-close.
+
 This package imports nothing of avatarkit. What it does not model (where it is kinder than a
 real server) is listed in ``docs/memory-livekit.md``.
 """
@@ -24,6 +27,7 @@ real server) is listed in ``docs/memory-livekit.md``.
 from __future__ import annotations
 
 from .participant import MemoryLocalParticipant, MemoryRemoteTrackPublication
+from .realism import Realism
 from .room import MemoryRoom
 from .server import (
     DEFAULT_URL,
@@ -55,6 +59,7 @@ __all__ = [
     "MemoryTextStreamReader",
     "MemoryTextStreamWriter",
     "ParticipantKindName",
+    "Realism",
     "RpcRecord",
     "ServerParticipant",
     "ServerRoom",

@@ -10,15 +10,20 @@ import time
 from livekit import rtc
 from livekit.rtc._proto import handle_pb2
 
+from .realism import (
+    RPC_MAX_ROUND_TRIP_LATENCY,
+    RPC_MAX_V1_PAYLOAD_BYTES,
+    RPC_RESPONSE_TIMEOUT,
+)
+
 logger = logging.getLogger("memory_livekit")
 
 # livekit's own numbers, so behaviour that depends on them (chunking, RPC deadlines) matches
 STREAM_CHUNK_SIZE = 15_000
-RPC_DEFAULT_RESPONSE_TIMEOUT = 15.0
-RPC_DEFAULT_MAX_ROUND_TRIP_LATENCY = 7.0
-RPC_MIN_EFFECTIVE_TIMEOUT = 1.0
+RPC_DEFAULT_RESPONSE_TIMEOUT = RPC_RESPONSE_TIMEOUT
+RPC_DEFAULT_MAX_ROUND_TRIP_LATENCY = RPC_MAX_ROUND_TRIP_LATENCY
 _RPC_MAX_MESSAGE_BYTES = 256
-_RPC_MAX_DATA_BYTES = 15_360
+_RPC_MAX_DATA_BYTES = RPC_MAX_V1_PAYLOAD_BYTES
 
 _ALPHABET = string.ascii_letters + string.digits
 

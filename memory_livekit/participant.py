@@ -24,7 +24,7 @@ from livekit.rtc.participant import (
 )
 
 from ._common import caller_rpc_error, logger, no_ffi_handle
-from .server import SOURCE_NAMES, RpcRecord, ServerTrack
+from .server import SOURCE_NAMES, RpcRecord, ServerParticipant, ServerTrack
 from .streams import MemoryByteStreamWriter, MemoryTextStreamWriter, _SendingWriter
 
 if TYPE_CHECKING:
@@ -43,6 +43,29 @@ def _may_publish(grants: api.VideoGrants, source: proto_track.TrackSource.ValueT
     if grants.can_publish_sources is None:
         return True
     return SOURCE_NAMES.get(source) in grants.can_publish_sources
+
+
+def _encoded_data_packet_size(
+    sender: ServerParticipant,
+    payload: bytes,
+    reliable: bool,
+    destination_identities: tuple[str, ...],
+    topic: str,
+    sequence: int,
+) -> int:
+    """The size of the DataPacket the SDK sends for ``publish_data`` (the user packet, with the
+    sender's identity and sid, and a sequence number when reliable)."""
+    from livekit.protocol import models
+
+    packet = models.DataPacket(
+        kind=models.DataPacket.RELIABLE if reliable else models.DataPacket.LOSSY,
+        participant_identity=sender.identity,
+        participant_sid=sender.sid,
+        destination_identities=list(destination_identities),
+        user=models.UserPacket(payload=payload, topic=topic),
+        sequence=sequence if reliable else 0,
+    )
+    return packet.ByteSize()
 
 
 class MemoryRemoteTrackPublication(rtc.RemoteTrackPublication):
@@ -99,6 +122,7 @@ class MemoryLocalParticipant(rtc.LocalParticipant):
         )
         self._memory_room = room
         self._memory_writers: weakref.WeakSet[_SendingWriter] = weakref.WeakSet()
+        self._data_sequence = 0
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -114,6 +138,21 @@ class MemoryLocalParticipant(rtc.LocalParticipant):
         sender = self._memory_room._live_participant()
         if sender is None:
             raise PublishDataError("failed to send data, room closed")
+        realism = sender.room.server.realism
+        limit = realism.data_packet_limit if realism is not None else None
+        if limit:  # 0 is no limit, as for the SDK
+            self._data_sequence += 1 if reliable else 0
+            size = _encoded_data_packet_size(
+                sender, data, reliable, tuple(destination_identities), topic, self._data_sequence
+            )
+            if size > limit:
+                await asyncio.sleep(0)
+                # the SDK's refusal (livekit/src/rtc_engine/rtc_session.rs, data channel task;
+                # the prefixes are RoomError::Engine and EngineError::Internal)
+                raise PublishDataError(
+                    f"engine: internal error: data packet size ({size} bytes) exceeds the "
+                    f"negotiated maximum message size ({limit} bytes)"
+                )
         sender.room.server._route_data(
             sender,
             data,
@@ -130,6 +169,7 @@ class MemoryLocalParticipant(rtc.LocalParticipant):
         sender = self._memory_room._live_participant()
         if sender is None:
             raise PublishTranscriptionError("failed to send transcription, room closed")
+        network = sender.room.server._network
         for target in sender.room.server._targets(sender, ()):
             s = target.session
             segments = [
@@ -143,13 +183,15 @@ class MemoryLocalParticipant(rtc.LocalParticipant):
                 )
                 for seg in transcription.segments
             ]
-            s._post(
+            network.send(
+                sender,
+                target,
                 functools.partial(
                     s._on_transcription,
                     transcription.participant_identity,
                     transcription.track_sid,
                     segments,
-                )
+                ),
             )
         await asyncio.sleep(0)
 

@@ -20,10 +20,10 @@ from livekit.rtc._proto import participant_pb2 as proto_participant
 from livekit.rtc._proto import room_pb2 as proto_room
 from livekit.rtc._proto import track_pb2 as proto_track
 
+from . import rpc
 from ._common import (
     RPC_DEFAULT_MAX_ROUND_TRIP_LATENCY,
     RPC_DEFAULT_RESPONSE_TIMEOUT,
-    RPC_MIN_EFFECTIVE_TIMEOUT,
     builtin_rpc_error,
     caller_rpc_error,
     logger,
@@ -31,6 +31,7 @@ from ._common import (
     wire_rpc_error,
 )
 from .participant import MemoryLocalParticipant, MemoryRemoteTrackPublication
+from .realism import RPC_MIN_EFFECTIVE_TIMEOUT
 from .server import ServerParticipant, ServerRoom, ServerTrack
 from .streams import MemoryByteStreamReader, MemoryTextStreamReader
 
@@ -41,6 +42,7 @@ _Item = Callable[[], None]
 _ErrorTuple = tuple[int, str, "str | None"]
 
 _CONNECTED = rtc.ConnectionState.CONN_CONNECTED
+_ACTIVE = rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE
 _DISCONNECTED = rtc.ConnectionState.CONN_DISCONNECTED
 _CLIENT_INITIATED = rtc.DisconnectReason.CLIENT_INITIATED
 
@@ -51,7 +53,9 @@ def _remote_participant(info: proto_participant.ParticipantInfo) -> rtc.RemotePa
     )
 
 
-def _remote_track(server_track: ServerTrack) -> rtc.RemoteAudioTrack | rtc.RemoteVideoTrack:
+def _remote_track(
+    server_track: ServerTrack, relayed: rtc.LocalAudioTrack | rtc.LocalVideoTrack | None
+) -> rtc.RemoteAudioTrack | rtc.RemoteVideoTrack:
     owned = proto_track.OwnedTrack(
         handle=no_ffi_handle(),
         info=proto_track.TrackInfo(
@@ -69,8 +73,9 @@ def _remote_track(server_track: ServerTrack) -> rtc.RemoteAudioTrack | rtc.Remot
     else:
         track = rtc.RemoteAudioTrack(owned)
     # Share the publisher's native track (the same FfiHandle object, so it is released once):
-    # rtc.AudioStream / rtc.VideoStream on it yield the frames captured into its source.
-    track._ffi_handle = server_track.track._ffi_handle
+    # rtc.AudioStream / rtc.VideoStream on it yield the frames captured into its source. In
+    # realistic mode, the native track of this subscriber's relay instead.
+    track._ffi_handle = (relayed if relayed is not None else server_track.track)._ffi_handle
     return track
 
 
@@ -104,7 +109,10 @@ class MemoryRoom(rtc.Room):
         self._dispatch_task: asyncio.Task[None] | None = None
         self._stream_readers: dict[str, MemoryByteStreamReader | MemoryTextStreamReader] = {}
         self._pending_calls: dict[str, asyncio.Future[str]] = {}
+        self._pending_acks: dict[str, asyncio.Future[None]] = {}
         self._unanswered_calls: dict[str, MemoryRoom] = {}
+        self._call_versions: dict[str, tuple[str, bool]] = {}  # realistic: (caller, v1)
+        self._client_protocol: int | None = None  # set by MemoryLiveKit.connect()
 
     @property
     def server(self) -> MemoryLiveKit:
@@ -299,6 +307,10 @@ class MemoryRoom(rtc.Room):
             if not fut.done():
                 fut.set_exception(caller_rpc_error(rtc.RpcError.ErrorCode.RECIPIENT_DISCONNECTED))
         self._pending_calls.clear()
+        for ack in self._pending_acks.values():
+            if not ack.done():
+                ack.set_exception(caller_rpc_error(rtc.RpcError.ErrorCode.RECIPIENT_DISCONNECTED))
+        self._pending_acks.clear()
         self._error_stream_readers()
         self._dispose_open_stream_writers()
         self._byte_stream_handlers.clear()
@@ -359,6 +371,112 @@ class MemoryRoom(rtc.Room):
             participant._info.disconnect_reason = reason
             self.emit("participant_disconnected", participant)
 
+    # -- realistic mode: participant updates, reconnection --------------------------------------
+
+    def _on_participant_update(self, info: proto_participant.ParticipantInfo) -> None:
+        """Apply an update about another participant as the SDK does
+        (livekit/rust-sdks, livekit/src/room/mod.rs ``handle_participant_update``)."""
+        local = self._local_participant
+        if local is not None and info.identity == local.identity:
+            return
+        existing = self._remote_participants.get(info.identity)
+        if existing is not None and existing.sid != info.sid:
+            # the same identity in a new session: the SDK drops the old participant itself
+            self._drop_remote(existing)
+            existing = None
+        if info.state == rtc.ParticipantState.PARTICIPANT_STATE_DISCONNECTED:
+            if existing is not None:
+                existing._info.disconnect_reason = info.disconnect_reason
+                self._drop_remote(existing)
+            return
+        if existing is None:
+            participant = _remote_participant(info)
+            self._remote_participants[info.identity] = participant
+            self.emit("participant_connected", participant)
+            if info.state == _ACTIVE:
+                self.emit("participant_active", participant)
+            return
+        was_active = existing._info.state == _ACTIVE
+        self._apply_info(existing, info)
+        if not was_active and info.state == _ACTIVE:
+            self.emit("participant_active", existing)
+
+    def _apply_info(
+        self, participant: rtc.RemoteParticipant, info: proto_participant.ParticipantInfo
+    ) -> None:
+        # as the SDK's update_info (livekit/src/room/participant/mod.rs): name, metadata, then
+        # attributes, each reported when it changed
+        mine = participant._info
+        mine.state = info.state
+        mine.client_protocol = info.client_protocol
+        if info.name != mine.name:
+            old = mine.name
+            mine.name = info.name
+            self.emit("participant_name_changed", participant, old, info.name)
+        if info.metadata != mine.metadata:
+            old = mine.metadata
+            mine.metadata = info.metadata
+            self.emit("participant_metadata_changed", participant, old, info.metadata)
+        before, after = dict(mine.attributes), dict(info.attributes)
+        changed = {k: v for k, v in after.items() if before.get(k) != v}
+        changed.update({k: "" for k in before if k not in after})
+        if changed:
+            mine.attributes.clear()
+            mine.attributes.update(after)
+            self.emit("participant_attributes_changed", changed, participant)
+
+    def _drop_remote(self, participant: rtc.RemoteParticipant) -> None:
+        """The SDK's handle_participant_disconnect: its tracks go, then it."""
+        identity = participant.identity
+        for sid, publication in list(participant._track_publications.items()):
+            if publication.subscribed:
+                self._on_track_unsubscribed(identity, sid)
+            participant._track_publications.pop(sid, None)
+            self.emit("track_unpublished", publication, participant)
+        if self._remote_participants.get(identity) is participant:
+            del self._remote_participants[identity]
+        self.emit("participant_disconnected", participant)
+
+    def _on_remotes_lost(self) -> None:
+        # a full reconnect starts by dropping every remote participant (room/mod.rs,
+        # handle_restarting)
+        for participant in list(self._remote_participants.values()):
+            self._drop_remote(participant)
+
+    def _on_remotes_back(
+        self,
+        infos: list[
+            tuple[proto_participant.ParticipantInfo, list[proto_track.TrackPublicationInfo]]
+        ],
+    ) -> None:
+        # the join response of a full reconnect: the others arrive again, with their tracks
+        # (room/mod.rs, handle_signal_restarted)
+        for info, tracks in infos:
+            self._on_participant_update(info)
+            for track in tracks:
+                self._on_track_published(info.identity, track)
+
+    def _on_reconnecting(self) -> None:
+        self.emit("reconnecting")
+
+    def _on_reconnected(self) -> None:
+        self.emit("reconnected")
+
+    def _on_local_track_republished(
+        self, previous_sid: str, info: proto_track.TrackPublicationInfo
+    ) -> None:
+        # as the SDK: the publication object is kept, under the new sid (rtc/room.py)
+        local = self.local_participant
+        publication = local._track_publications.pop(previous_sid, None)
+        if publication is None:
+            return
+        publication._info = info
+        local._track_publications[publication.sid] = publication
+        if publication.track is not None:
+            publication.track._info.sid = publication.sid
+            publication.track._set_room(self)
+        self.emit("local_track_republished", publication, previous_sid)
+
     def _on_attributes_changed(
         self, identity: str, attributes: dict[str, str], changed: dict[str, str]
     ) -> None:
@@ -384,7 +502,7 @@ class MemoryRoom(rtc.Room):
 
     def _on_track_published(self, identity: str, info: proto_track.TrackPublicationInfo) -> None:
         participant = self._remote_participants.get(identity)
-        if participant is None:
+        if participant is None or info.sid in participant._track_publications:
             return
         publication = MemoryRemoteTrackPublication(self, identity, info)
         participant._track_publications[publication.sid] = publication
@@ -405,7 +523,7 @@ class MemoryRoom(rtc.Room):
             if requested:
                 self.emit("track_subscription_failed", participant, sid, "insufficient permissions")
             return
-        track = _remote_track(server_track)
+        track = _remote_track(server_track, self._server._relay_output(server_track, me))
         track._set_room(self)
         publication._subscribed = True
         publication._track = track
@@ -430,6 +548,8 @@ class MemoryRoom(rtc.Room):
         server_track = self._server_track(identity, sid)
         if server_track is not None and self._server_participant is not None:
             server_track._subscribers.discard(self._server_participant.identity)
+            if server_track.relay is not None:
+                server_track.relay.drop(self._server_participant.identity)
         self.emit("track_unsubscribed", track, publication, participant)
 
     def _on_track_unpublished(self, identity: str, sid: str) -> None:
@@ -545,6 +665,9 @@ class MemoryRoom(rtc.Room):
     # -- RPC ------------------------------------------------------------------------------------
 
     async def _call(self, sender: ServerParticipant, call: rtc.RpcCallInfo) -> str:
+        realism = self._server.realism
+        if realism is not None:
+            return await rpc.call(self, sender, call, realism)
         response_timeout = (
             call.response_timeout
             if call.response_timeout is not None
@@ -591,8 +714,12 @@ class MemoryRoom(rtc.Room):
         method: str,
         payload: str,
         response_timeout: float,
+        v1: bool = True,
     ) -> None:
         self._unanswered_calls[request_id] = caller
+        if self._server.realism is not None:
+            self._call_versions[request_id] = (caller_identity, v1)
+            rpc.acknowledge(self, request_id, caller_identity)
         task = asyncio.get_running_loop().create_task(
             self._invoke_rpc(request_id, caller_identity, method, payload, response_timeout)
         )
@@ -636,10 +763,19 @@ class MemoryRoom(rtc.Room):
         caller = self._unanswered_calls.pop(request_id, None)
         if caller is None:
             return
+        version = self._call_versions.pop(request_id, None)
+        if version is not None:
+            rpc.answer(self, request_id, version[0], version[1], response, error)
+            return
         wire: _ErrorTuple | None = (
             None if error is None else (error.code, error.message, error.data)
         )
         caller._post(functools.partial(caller._on_rpc_response, request_id, response or "", wire))
+
+    def _on_rpc_ack(self, request_id: str) -> None:
+        ack = self._pending_acks.get(request_id)
+        if ack is not None and not ack.done():
+            ack.set_result(None)
 
     def _on_rpc_response(self, request_id: str, payload: str, error: _ErrorTuple | None) -> None:
         fut = self._pending_calls.pop(request_id, None)

@@ -18,8 +18,13 @@ from livekit.rtc._proto import participant_pb2 as proto_participant
 from livekit.rtc._proto import track_pb2 as proto_track
 
 from ._common import logger, new_sid, now_ms
+from .lifetime import RoomLifetime
+from .network import NetState, Network
+from .realism import Realism
+from .updates import ParticipantUpdates
 
 if TYPE_CHECKING:
+    from .media import TrackRelay
     from .room import MemoryRoom
     from .streams import OutgoingStream
 
@@ -105,6 +110,7 @@ class ServerTrack:
         self.sid = new_sid("TR_")
         self.publisher = publisher
         self.track = track
+        self.options = options
         self.name = track.name
         self.kind: proto_track.TrackKind.ValueType = track.kind
         self.source: proto_track.TrackSource.ValueType = options.source
@@ -116,6 +122,13 @@ class ServerTrack:
         )
         self._subscribers: set[str] = set()
         self._announced = False  # the publisher hears of its first subscriber once
+        self.relay: TrackRelay | None = None
+        """How its media reaches subscribers in realistic mode (created on first subscription)."""
+
+    def close(self) -> None:
+        """The track is gone: its media stops reaching subscribers."""
+        if self.relay is not None:
+            self.relay.close()
 
     @property
     def subscribers(self) -> frozenset[str]:
@@ -143,12 +156,26 @@ class ServerParticipant:
     """A participant as the server holds it, with live views of its session's handlers."""
 
     def __init__(
-        self, room: ServerRoom, session: MemoryRoom, claims: Claims, grants: api.VideoGrants
+        self,
+        room: ServerRoom,
+        session: MemoryRoom,
+        claims: Claims,
+        grants: api.VideoGrants,
+        *,
+        order: int = 0,
+        client_protocol: int = 0,
     ) -> None:
         self.room = room
         self.session = session
         """The client side: the :class:`MemoryRoom` this participant is connected through."""
         self.grants = grants
+        self.claims = claims
+        self.order = order
+        """When this session joined the server: a larger number is a newer session."""
+        self.is_publisher = False
+        """It has published a track (the server's ``IsPublisher``; it stays set)."""
+        self.net: NetState = "up"
+        """Its network, in realistic mode: see :data:`memory_livekit.network.NetState`."""
         self._info = proto_participant.ParticipantInfo(
             sid=new_sid("PA_"),
             identity=claims.identity,
@@ -169,6 +196,7 @@ class ServerParticipant:
                 can_subscribe_metrics=bool(grants.can_subscribe_metrics),
                 can_manage_agent_session=bool(grants.can_manage_agent_session),
             ),
+            client_protocol=client_protocol,
         )
         self._tracks: dict[str, ServerTrack] = {}
 
@@ -187,6 +215,11 @@ class ServerParticipant:
     @property
     def metadata(self) -> str:
         return self._info.metadata
+
+    @property
+    def client_protocol(self) -> int:
+        """What its SDK reports (RPC to it travels in data streams from 1 on)."""
+        return self._info.client_protocol
 
     @property
     def kind(self) -> proto_participant.ParticipantKind.ValueType:
@@ -238,6 +271,7 @@ class ServerRoom:
         self.name = name
         self.sid = new_sid("RM_")
         self.creation_time = time.time()
+        self.created = time.monotonic()
         self._participants: dict[str, ServerParticipant] = {}
         self._open_streams: dict[str, OutgoingStream] = {}
         self.deleted = False
@@ -247,6 +281,16 @@ class ServerRoom:
         """Every byte and text stream opened in this room, in order."""
         self.rpc_calls: list[RpcRecord] = []
         """Every RPC call routed in this room, in order."""
+        self.close_reason: proto_participant.DisconnectReason.ValueType | None = None
+        """Why the room went away (``ROOM_DELETED``, or ``ROOM_CLOSED`` when it closed itself)."""
+        self._updates: ParticipantUpdates | None = None
+        self._lifetime: RoomLifetime | None = None
+
+    @property
+    def closes_at(self) -> float | None:
+        """In realistic mode, when the server will close this room by itself
+        (``time.monotonic()``), if nothing changes before."""
+        return self._lifetime.deadline if self._lifetime is not None else None
 
     @property
     def participants(self) -> Mapping[str, ServerParticipant]:
@@ -272,6 +316,10 @@ class MemoryLiveKit:
     Sessions connect with real JWTs (checked like the server does) through
     :class:`~memory_livekit.MemoryRoom`, which follows ``rtc.Room``. Everything is
     delivered asynchronously on the running event loop, in order per sender.
+
+    Without ``realism`` the server is kind: messages arrive at once, RPC to a missing
+    participant fails at once, audio is bit-exact (``docs/memory-livekit.md`` lists what it
+    does not model). ``realism=Realism(...)`` makes it behave as a real server and SDK do.
     """
 
     def __init__(
@@ -281,15 +329,20 @@ class MemoryLiveKit:
         api_secret: str | None = None,
         *,
         auto_create_rooms: bool = True,
+        realism: Realism | None = None,
     ) -> None:
         self.url = url
         self.api_key = api_key or "APImem" + secrets.token_hex(5)
         self._api_secret = api_secret or secrets.token_urlsafe(32)
         self.auto_create_rooms = auto_create_rooms
         """When False, only rooms made with :meth:`create_room` can be joined."""
+        self.realism = realism
+        """The realistic mode's settings, or None for the kind stand-in."""
         self._rooms: dict[str, ServerRoom] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._posted = 0
+        self._network = Network(realism)
+        self._order = 0
 
     @property
     def api_secret(self) -> str:
@@ -311,6 +364,12 @@ class MemoryLiveKit:
         room = self._rooms.get(name)
         if room is None:
             room = self._rooms[name] = ServerRoom(self, name)
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # its timers start with the first participant
+            else:
+                self._room_timers(room)
         return room
 
     def create_token(
@@ -344,12 +403,20 @@ class MemoryLiveKit:
             token = token.with_attributes(dict(attributes))
         return token.to_jwt()
 
-    async def connect(self, token: str, *, options: rtc.RoomOptions | None = None) -> MemoryRoom:
+    async def connect(
+        self,
+        token: str,
+        *,
+        options: rtc.RoomOptions | None = None,
+        client_protocol: int | None = None,
+    ) -> MemoryRoom:
         """Connect a new :class:`MemoryRoom` with ``token``; raises ``rtc.ConnectError`` when
-        the server would refuse it."""
+        the server would refuse it. ``client_protocol`` is what the participant's SDK reports
+        (default: ``realism.client_protocol``, else 0)."""
         from .room import MemoryRoom
 
         room = MemoryRoom(self)
+        room._client_protocol = client_protocol
         await room.connect(self.url, token, options)
         return room
 
@@ -364,6 +431,7 @@ class MemoryLiveKit:
         attributes: Mapping[str, str] | None = None,
         grants: api.VideoGrants | None = None,
         options: rtc.RoomOptions | None = None,
+        client_protocol: int | None = None,
     ) -> MemoryRoom:
         """Mint a token (see :meth:`create_token`) and connect with it."""
         token = self.create_token(
@@ -375,7 +443,7 @@ class MemoryLiveKit:
             attributes=attributes,
             grants=grants,
         )
-        return await self.connect(token, options=options)
+        return await self.connect(token, options=options, client_protocol=client_protocol)
 
     async def remove_participant(self, room: str, identity: str) -> None:
         """Like RoomService.RemoveParticipant: that session is disconnected with
@@ -391,20 +459,61 @@ class MemoryLiveKit:
     async def delete_room(self, room: str) -> None:
         """Like RoomService.DeleteRoom: every session is disconnected with ``ROOM_DELETED``
         and the room is forgotten. Returns once the sessions have processed it."""
-        server_room = self._rooms.pop(room, None)
+        server_room = self._rooms.get(room)
         if server_room is None:
             raise api.TwirpError("not_found", "requested room does not exist", status=404)
-        server_room.deleted = True
-        participants = list(server_room._participants.values())
-        for participant in participants:
-            self._depart(participant, rtc.DisconnectReason.ROOM_DELETED, notify_others=False)
-        for participant in participants:
+        for participant in self._close_room(server_room, rtc.DisconnectReason.ROOM_DELETED):
             await participant.session._wait_stopped()
+
+    def freeze(self, room: str, identity: str) -> None:
+        """Realistic mode: the participant stays in the room but nothing it sends arrives
+        (data, streams, RPC acknowledgements and responses, audio and video) and nothing sent
+        to it reaches it, so RPC to it fails with ``CONNECTION_TIMEOUT``. :meth:`thaw` ends it."""
+        self._find(room, identity, "freeze").net = "frozen"
+
+    def thaw(self, room: str, identity: str) -> None:
+        """Undo :meth:`freeze`."""
+        participant = self._find(room, identity, "thaw")
+        if participant.net == "frozen":
+            participant.net = "up"
+
+    async def reconnect(
+        self,
+        room: str,
+        identity: str,
+        *,
+        full: bool = True,
+        downtime: float | None = None,
+        resume_first: bool = True,
+    ) -> None:
+        """Realistic mode: the participant's connection drops for ``downtime`` seconds
+        (default 1 s, scaled) and comes back, as the SDK recovers it; returns once it is back.
+
+        ``full=False`` is a resume: invisible to the others; its own room emits
+        ``reconnecting`` then ``reconnected``, and messages to and from it wait meanwhile.
+        ``full=True`` is a full reconnect: a new session under the same identity, its tracks
+        published again; the others see it leave and come back. ``resume_first`` (a dropped
+        connection, whose resume failed) or not (the server asked for a full reconnect)
+        changes the order of its own room's events; see ``docs/memory-livekit.md``."""
+        from .reconnect import reconnect
+
+        participant = self._find(room, identity, "reconnect")
+        realism = self.realism
+        assert realism is not None
+        await reconnect(
+            self,
+            participant,
+            full=full,
+            downtime=realism.scaled(1.0) if downtime is None else downtime,
+            resume_first=resume_first,
+        )
 
     async def settle(self) -> None:
         """Wait until every event queued to any session, and any event those caused, has been
-        delivered. Raises RuntimeError if traffic never stops."""
+        delivered (in realistic mode, messages on their way and batched participant updates
+        too). Raises RuntimeError if traffic never stops."""
         for _ in range(_SETTLE_ROUNDS):
+            await self._network.wait_idle()
             before = self._posted
             markers: list[asyncio.Future[None]] = []
             for server_room in list(self._rooms.values()):
@@ -415,7 +524,7 @@ class MemoryLiveKit:
             if markers:
                 await asyncio.wait(markers)
             await asyncio.sleep(0)
-            if self._posted == before:
+            if self._posted == before and self._network.idle:
                 return
         raise RuntimeError(f"traffic did not settle after {_SETTLE_ROUNDS} rounds")
 
@@ -423,6 +532,7 @@ class MemoryLiveKit:
         """Delete every room, disconnecting every session."""
         for name in list(self._rooms):
             await self.delete_room(name)
+        self._network.aclose()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -439,6 +549,27 @@ class MemoryLiveKit:
 
     def _count_post(self) -> None:
         self._posted += 1
+
+    def _find(self, room: str, identity: str, what: str) -> ServerParticipant:
+        if self.realism is None:
+            raise RuntimeError(f"{what}() needs the realistic mode: MemoryLiveKit(realism=...)")
+        server_room = self._rooms.get(room)
+        participant = server_room._participants.get(identity) if server_room else None
+        if participant is None:
+            raise api.TwirpError("not_found", "participant not found", status=404)
+        return participant
+
+    def _room_timers(self, room: ServerRoom) -> None:
+        """Start a realistic room's batching and auto-close (needs a running loop)."""
+        realism = self.realism
+        if realism is None or room._updates is not None:
+            return
+        interval = realism.join_batch_interval
+        room._updates = ParticipantUpdates(
+            room, self._network, realism.scaled(interval) if interval is not None else None
+        )
+        room._lifetime = RoomLifetime(room, realism)
+        room._lifetime.update()
 
     def _verify(self, url: str, token: str) -> tuple[Claims, api.VideoGrants]:
         if _normalize_url(url) != _normalize_url(self.url):
@@ -481,16 +612,22 @@ class MemoryLiveKit:
                     f"requested room {grants.room!r} does not exist"
                 )
             room = self.create_room(grants.room)
+        self._room_timers(room)
 
         previous = room._participants.get(claims.identity)
         if previous is not None:
-            # the server keeps the newest connection of an identity
+            # the server keeps the newest connection of an identity (pkg/service/roommanager.go,
+            # "removing duplicate participant"); in realistic mode the others are not told
             self._depart(previous, rtc.DisconnectReason.DUPLICATE_IDENTITY)
 
-        participant = ServerParticipant(room, session, claims, grants)
+        participant = self._new_participant(room, session, claims, grants, session._client_protocol)
         others = list(room._participants.values())
         room._participants[participant.identity] = participant
         session._attach(room, participant, others, options)
+        if room._updates is not None and room._lifetime is not None:
+            room._updates.push(participant, rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE)
+            room._lifetime.joined(participant)
+            return participant
 
         joined = participant.info(rtc.ParticipantState.PARTICIPANT_STATE_JOINED)
         for other in others:
@@ -498,6 +635,90 @@ class MemoryLiveKit:
             s._post(functools.partial(s._on_participant_connected, _copy_info(joined)))
             s._post(functools.partial(s._on_participant_active, participant.identity))
         return participant
+
+    def _new_participant(
+        self,
+        room: ServerRoom,
+        session: MemoryRoom,
+        claims: Claims,
+        grants: api.VideoGrants,
+        client_protocol: int | None,
+    ) -> ServerParticipant:
+        self._order += 1
+        if client_protocol is None:
+            client_protocol = self.realism.client_protocol if self.realism is not None else 0
+        return ServerParticipant(
+            room, session, claims, grants, order=self._order, client_protocol=client_protocol
+        )
+
+    def _rejoin(self, old: ServerParticipant) -> tuple[ServerParticipant, list[ServerParticipant]]:
+        """A full reconnect: ``old``'s session joins again as a new participant; the old one is
+        removed as a duplicate identity (the others are not told). Returns the new participant
+        and the others, as the join response lists them."""
+        room, session = old.room, old.session
+        self._remove(old, rtc.DisconnectReason.DUPLICATE_IDENTITY, keep_outbox=True)
+        new = self._new_participant(room, session, old.claims, old.grants, old.client_protocol)
+        # the token the SDK rejoins with is refreshed by the server with the participant's
+        # current name, metadata and attributes (pkg/service/roommanager.go, refreshToken)
+        new._info.name = old.name
+        new._info.metadata = old.metadata
+        new._info.attributes.clear()
+        new._info.attributes.update(old._info.attributes)
+        new.net = "restarting"  # until its tracks are published again
+        others = list(room._participants.values())
+        room._participants[new.identity] = new
+        session._server_participant = new
+        session.local_participant._info.sid = new.sid
+        if room._updates is not None and room._lifetime is not None:
+            room._updates.push(new, rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE)
+            room._lifetime.joined(new)
+        return new, others
+
+    def _remove(
+        self,
+        participant: ServerParticipant,
+        reason: proto_participant.DisconnectReason.ValueType,
+        *,
+        notify_others: bool = True,
+        keep_outbox: bool = False,
+    ) -> list[ServerTrack] | None:
+        """Take ``participant`` out of its room; returns its tracks, or None if it was not
+        there."""
+        room = participant.room
+        if room._participants.get(participant.identity) is not participant:
+            return None
+        del room._participants[participant.identity]
+        identity = participant.identity
+
+        tracks = list(participant._tracks.values())
+        participant._tracks.clear()
+        for track in tracks:
+            track.close()
+        for other in room._participants.values():
+            for track in other._tracks.values():
+                track._subscribers.discard(identity)
+                if track.relay is not None:
+                    track.relay.drop(identity)
+        for stream in list(room._open_streams.values()):
+            if stream.sender == identity:
+                stream.abort(f"participant {identity} disconnected while sending")
+
+        if self.realism is not None:
+            self._network.forget(participant, outbox=not keep_outbox)
+            if notify_others and room._updates is not None:
+                room._updates.push(
+                    participant, rtc.ParticipantState.PARTICIPANT_STATE_DISCONNECTED, reason=reason
+                )
+            if room._lifetime is not None and not room.deleted:
+                room._lifetime.left()
+        elif notify_others:
+            for other in room._participants.values():
+                s = other.session
+                for track in tracks:
+                    s._post(functools.partial(s._on_track_unsubscribed, identity, track.sid))
+                    s._post(functools.partial(s._on_track_unpublished, identity, track.sid))
+                s._post(functools.partial(s._on_participant_disconnected, identity, reason))
+        return tracks
 
     def _depart(
         self,
@@ -507,29 +728,9 @@ class MemoryLiveKit:
         client_initiated: bool = False,
         notify_others: bool = True,
     ) -> None:
-        room = participant.room
-        if room._participants.get(participant.identity) is not participant:
+        tracks = self._remove(participant, reason, notify_others=notify_others)
+        if tracks is None:
             return
-        del room._participants[participant.identity]
-        identity = participant.identity
-
-        tracks = list(participant._tracks.values())
-        participant._tracks.clear()
-        for other in room._participants.values():
-            for track in other._tracks.values():
-                track._subscribers.discard(identity)
-        for stream in list(room._open_streams.values()):
-            if stream.sender == identity:
-                stream.abort(f"participant {identity} disconnected while sending")
-
-        if notify_others:
-            for other in room._participants.values():
-                s = other.session
-                for track in tracks:
-                    s._post(functools.partial(s._on_track_unsubscribed, identity, track.sid))
-                    s._post(functools.partial(s._on_track_unpublished, identity, track.sid))
-                s._post(functools.partial(s._on_participant_disconnected, identity, reason))
-
         session = participant.session
         if not client_initiated:
             session._post(
@@ -543,8 +744,29 @@ class MemoryLiveKit:
         session._stop()
         logger.debug(
             "participant left",
-            extra={"room": room.name, "identity": identity, "reason": reason},
+            extra={
+                "room": participant.room.name,
+                "identity": participant.identity,
+                "reason": reason,
+            },
         )
+
+    def _close_room(
+        self, room: ServerRoom, reason: proto_participant.DisconnectReason.ValueType
+    ) -> list[ServerParticipant]:
+        """Forget ``room`` and disconnect everyone in it with ``reason``; returns them."""
+        if self._rooms.get(room.name) is room:
+            del self._rooms[room.name]
+        room.deleted = True
+        room.close_reason = reason
+        if room._updates is not None:
+            room._updates.close()
+        if room._lifetime is not None:
+            room._lifetime.cancel()
+        participants = list(room._participants.values())
+        for participant in participants:
+            self._depart(participant, reason, notify_others=False)
+        return participants
 
     def _route_data(
         self,
@@ -561,7 +783,8 @@ class MemoryLiveKit:
         if sender.grants.can_publish_data:
             for target in self._targets(sender, destination_identities):
                 s = target.session
-                if s._post(functools.partial(s._on_data, sender.identity, payload, kind, topic)):
+                item = functools.partial(s._on_data, sender.identity, payload, kind, topic)
+                if self._network.send(sender, target, item):
                     delivered.append(target.identity)
         else:
             logger.warning("dropping data from %s: no can_publish_data grant", sender.identity)
@@ -588,6 +811,11 @@ class MemoryLiveKit:
 
     def _publish(self, publisher: ServerParticipant, track: ServerTrack) -> None:
         publisher._tracks[track.sid] = track
+        updates = publisher.room._updates
+        if updates is not None:
+            # a publisher's updates go at once, with any queued one (pkg/rtc/room.go)
+            publisher.is_publisher = True
+            updates.push(publisher, rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE, immediate=True)
         for other in publisher.room._participants.values():
             if other is publisher:
                 continue
@@ -596,14 +824,30 @@ class MemoryLiveKit:
             s._post(functools.partial(s._on_track_published, publisher.identity, info))
 
     def _unpublish(self, publisher: ServerParticipant, sid: str) -> None:
-        if publisher._tracks.pop(sid, None) is None:
+        track = publisher._tracks.pop(sid, None)
+        if track is None:
             return
+        track.close()
         for other in publisher.room._participants.values():
             if other is publisher:
                 continue
             s = other.session
             s._post(functools.partial(s._on_track_unsubscribed, publisher.identity, sid))
             s._post(functools.partial(s._on_track_unpublished, publisher.identity, sid))
+
+    def _relay_output(
+        self, track: ServerTrack, subscriber: ServerParticipant
+    ) -> rtc.LocalAudioTrack | rtc.LocalVideoTrack | None:
+        """Realistic mode: the native track ``subscriber`` reads ``track`` from."""
+        realism = self.realism
+        publisher = subscriber.room._participants.get(track.publisher)
+        if realism is None or publisher is None:
+            return None
+        if track.relay is None:
+            from .media import TrackRelay
+
+            track.relay = TrackRelay(track, publisher, self._network, realism, self._track_task)
+        return track.relay.output(subscriber)
 
     def _update_participant(
         self,
@@ -614,15 +858,22 @@ class MemoryLiveKit:
         name: str | None = None,
     ) -> None:
         room = participant.room
-        sessions = [p.session for p in room._participants.values()]
+        updates = room._updates
+        # realistic mode: the others learn of it from the participant update, sent at once
+        # (pkg/rtc/room.go, onParticipantUpdate), as their SDK compares it with what it knew
+        everyone = updates is None
+        sessions = [p.session for p in room._participants.values() if everyone or p is participant]
         identity = participant.identity
         info = participant._info
+        changed_any = False
         if metadata is not None and metadata != info.metadata:
             info.metadata = metadata
+            changed_any = True
             for s in sessions:
                 s._post(functools.partial(s._on_metadata_changed, identity, metadata))
         if name is not None and name != info.name:
             info.name = name
+            changed_any = True
             for s in sessions:
                 s._post(functools.partial(s._on_name_changed, identity, name))
         if attributes:
@@ -637,6 +888,7 @@ class MemoryLiveKit:
                     info.attributes[key] = value
                     changed[key] = value
             if changed:
+                changed_any = True
                 full = dict(info.attributes)
                 for s in sessions:
                     s._post(
@@ -644,6 +896,8 @@ class MemoryLiveKit:
                             s._on_attributes_changed, identity, dict(full), dict(changed)
                         )
                     )
+        if updates is not None and changed_any:
+            updates.push(participant, rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE, immediate=True)
 
 
 def _copy_info(info: proto_participant.ParticipantInfo) -> proto_participant.ParticipantInfo:

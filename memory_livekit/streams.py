@@ -36,9 +36,16 @@ class _End:
 class OutgoingStream:
     """An open stream on the server: the sessions its header reached."""
 
-    def __init__(self, room: ServerRoom, record: StreamRecord, targets: list[MemoryRoom]) -> None:
+    def __init__(
+        self,
+        room: ServerRoom,
+        record: StreamRecord,
+        sender: ServerParticipant,
+        targets: list[ServerParticipant],
+    ) -> None:
         self._room = room
         self.record = record
+        self._sender = sender
         self._targets = targets
         self._ended = False
 
@@ -46,28 +53,32 @@ class OutgoingStream:
     def sender(self) -> str:
         return self.record.sender
 
+    def _send_all(self, make: Callable[[MemoryRoom], Callable[[], None]]) -> None:
+        network = self._room.server._network
+        for target in self._targets:
+            network.send(self._sender, target, make(target.session))
+
     def send(self, chunk: bytes | str) -> None:
         if self._ended:
             return
         stream_id = self.record.stream_id
-        for s in self._targets:
-            s._post(functools.partial(s._on_stream_chunk, stream_id, chunk))
+        self._send_all(lambda s: functools.partial(s._on_stream_chunk, stream_id, chunk))
         self.record.size += len(chunk.encode()) if isinstance(chunk, str) else len(chunk)
         self.record.chunks += 1
 
     def close(self, reason: str, attributes: dict[str, str]) -> None:
         if self._end(reason):
-            for s in self._targets:
-                s._post(
-                    functools.partial(
-                        s._on_stream_trailer, self.record.stream_id, reason, dict(attributes)
-                    )
+            stream_id = self.record.stream_id
+            self._send_all(
+                lambda s: functools.partial(
+                    s._on_stream_trailer, stream_id, reason, dict(attributes)
                 )
+            )
 
     def abort(self, message: str) -> None:
         if self._end(message):
-            for s in self._targets:
-                s._post(functools.partial(s._on_stream_aborted, self.record.stream_id, message))
+            stream_id = self.record.stream_id
+            self._send_all(lambda s: functools.partial(s._on_stream_aborted, stream_id, message))
 
     def _end(self, reason: str) -> bool:
         if self._ended:
@@ -91,7 +102,7 @@ def open_stream(
 ) -> OutgoingStream:
     """Send the header to the destinations, fixing who receives the stream."""
     room = sender.room
-    targets: list[MemoryRoom] = []
+    targets: list[ServerParticipant] = []
     delivered: list[str] = []
     if sender.grants.can_publish_data:
         for participant in room.server._targets(sender, destination_identities):
@@ -101,10 +112,9 @@ def open_stream(
             )
             if isinstance(header, rtc.TextStreamInfo):
                 header.attachments = list(header.attachments)
-            if s._post(
-                functools.partial(s._on_stream_header, header, handler_identity, expected_size)
-            ):
-                targets.append(s)
+            item = functools.partial(s._on_stream_header, header, handler_identity, expected_size)
+            if room.server._network.send(sender, participant, item):
+                targets.append(participant)
                 delivered.append(participant.identity)
     record = StreamRecord(
         stream_id=info.stream_id,
@@ -117,7 +127,7 @@ def open_stream(
         delivered_to=tuple(delivered),
     )
     room.streams.append(record)
-    stream = OutgoingStream(room, record, targets)
+    stream = OutgoingStream(room, record, sender, targets)
     room._open_streams[info.stream_id] = stream
     return stream
 

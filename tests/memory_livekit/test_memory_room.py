@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,58 +14,12 @@ from livekit import api, rtc
 
 from memory_livekit import MemoryLiveKit, MemoryRoom
 
-_T = TypeVar("_T")
-TEST_TIMEOUT = 20.0
-
-
-def bounded(
-    fn: Callable[..., Coroutine[Any, Any, None]],
-) -> Callable[..., Coroutine[Any, Any, None]]:
-    """Fail a test that does not finish in TEST_TIMEOUT instead of hanging the run."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> None:
-        await asyncio.wait_for(fn(*args, **kwargs), TEST_TIMEOUT)
-
-    return wrapper
-
-
-async def within(aw: Awaitable[_T], timeout: float = 5.0) -> _T:
-    return await asyncio.wait_for(aw, timeout)
+from .helpers import Recorder, bounded, within
 
 
 def uid(prefix: str) -> str:
     # DataStreamAudioOutput/Receiver keep class-level handler dicts keyed by identity
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-class Recorder:
-    """Records a room's events, in order, with their arguments."""
-
-    def __init__(self, room: rtc.Room, *events: str) -> None:
-        self.events: list[tuple[str, tuple[Any, ...]]] = []
-        self._changed = asyncio.Event()
-        for event in events:
-            room.on(event, functools.partial(self._record, event))  # type: ignore[arg-type]
-
-    def _record(self, name: str, *args: Any) -> None:
-        self.events.append((name, args))
-        self._changed.set()
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.events]
-
-    def args(self, name: str) -> list[tuple[Any, ...]]:
-        return [args for n, args in self.events if n == name]
-
-    async def wait_for(self, name: str, count: int = 1) -> None:
-        async def wait() -> None:
-            while self.names.count(name) < count:
-                self._changed.clear()
-                await self._changed.wait()
-
-        await within(wait())
 
 
 ALL_EVENTS = (
