@@ -1,6 +1,8 @@
 """Benchmark the cost of importing avatarkit against the seed plugin, in fresh processes.
 
-Run: ``python bench/bench_import.py`` (``--runs`` processes per contender, default 15).
+Run: ``python bench/bench_import.py`` (``--runs`` processes per contender, default 15;
+``--rounds`` to cut them into rounds for the stability check; ``--json PATH`` for
+``bench/run``).
 
 Each run starts a new interpreter that times its own import with ``time.perf_counter()``
 (in-process) while the parent times the whole child (interpreter start-up included).
@@ -26,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, median, percentile, table
+from _common import chunks, figure, goal, machine, median, percentile, plural, table, write_json
 
 GOAL_MS = 300.0
 HEAVY = (
@@ -81,6 +83,10 @@ def main() -> None:
     parser.add_argument(
         "--max-seconds", type=float, default=180.0, help="stop starting rounds after this"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="cut the runs into this many rounds (default 3)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
     args = parser.parse_args()
 
     names = list(CONTENDERS)
@@ -153,9 +159,62 @@ def main() -> None:
         f"goal: avatarkit import < {GOAL_MS:.0f} ms without livekit.agents or provider code: "
         f"{verdict} ({ak:.0f} ms)"
     )
+    groups = list(
+        zip(
+            chunks(inproc["avatarkit"], args.rounds),
+            chunks(inproc["seed"], args.rounds),
+            strict=True,
+        )
+    )
+    print(
+        f"rounds of {len(groups[0][0])} processes: avatarkit / seed per round "
+        + ", ".join(f"{median(a) / median(s):.3f}" for a, s in groups)
+    )
     print(
         "import ms: time.perf_counter() around the statement inside the child. process ms: "
         "the child's wall time seen by the parent (interpreter start-up and exit included)."
+    )
+    heavy_ak = sorted(heavy["avatarkit"])
+    write_json(
+        args.json,
+        "import",
+        [
+            figure(
+                "import",
+                "`import avatarkit` + `providers()`, fresh process",
+                ak,
+                "ms",
+                peer=median(inproc["seed"]),
+                peer_text="`import livekit.plugins.runway`",
+                rounds=[median(a) for a, _ in groups],
+                peer_rounds=[median(s) for _, s in groups],
+                goal=goal("value", "<", GOAL_MS),
+                note=(
+                    f"{len(found) if isinstance(found, list) else 0} providers installed; "
+                    + (
+                        "no livekit-agents or provider module imported"
+                        if not heavy_ak
+                        else "imported " + ", ".join(heavy_ak)
+                    )
+                ),
+                readme=True,
+            ),
+            figure(
+                "import.heavy",
+                "heavy modules imported by `import avatarkit` + `providers()`",
+                len(heavy_ak),
+                "modules",
+                rounds=[len(heavy_ak)],
+                spread="exact",
+                goal=goal("value", "==", 0),
+                note=", ".join(heavy_ak) or "livekit.agents and provider modules stay unimported",
+            ),
+        ],
+        runs=len(inproc["avatarkit"]),
+        round=(
+            f"{plural(len(groups[0][0]), 'fresh process', 'fresh processes')} per "
+            "contender, in a rotating order"
+        ),
     )
 
 

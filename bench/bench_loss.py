@@ -1,7 +1,7 @@
 """Benchmark how fast the agent is audible again when its avatar leaves mid-utterance.
 
 Run: ``python bench/bench_loss.py`` (``--runs``, ``--seed-runs``, ``--utterance``,
-``--on-loss``).
+``--on-loss``, ``--rounds``, ``--json PATH``).
 
 Everything runs in one process: an in-memory LiveKit server, the Runway emulator on
 127.0.0.1 (64x64 video at 25 fps), a real ``AgentSession`` and a "user" participant that
@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import math
 import os
 import sys
 import time
@@ -43,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, median, percentile, table
+from _common import chunks, figure, goal, machine, median, percentile, plural, table, write_json
 from bench_renewal import (
     AGENT,
     FAST,
@@ -368,6 +369,77 @@ def report(runs: list[Run], args: argparse.Namespace, active_after: int) -> None
         f" (p95 {_ms(audible, 95)} ms, max {worst:.0f} ms); lost 0 and duplicated 0: "
         f"{'met' if sum(r.lost + r.dup for r in ak) == 0 else 'NOT met'}"
     )
+    seeds = sum(r.contender == "seed" for r in runs)
+    write_json(
+        args.json,
+        "loss",
+        figures(runs, args),
+        runs=len(ak),
+        round=(
+            f"{plural(-(-len(ak) // args.rounds), 'avatarkit run')}; the official plugin's "
+            f"{plural(seeds, 'run')} are interleaved"
+        ),
+    )
+
+
+def figures(runs: list[Run], args: argparse.Namespace) -> list[dict[str, object]]:
+    """The published figures; a round is ``--runs`` / ``--rounds`` avatarkit runs in a row."""
+    ak = [r for r in runs if r.contender == "avatarkit"]
+    seed = [r for r in runs if r.contender == "seed"]
+    rounds = chunks(list(range(len(ak))), args.rounds)
+
+    def audible(rs: list[Run]) -> list[float]:
+        # a run that never became audible counts as infinitely late
+        return [math.inf if r.to_audible_ms is None else r.to_audible_ms for r in rs]
+
+    every = audible(ak)
+    per_round = [audible([ak[int(i)] for i in idx]) for idx in rounds]
+    if seed:
+        never = sum(r.to_audible_ms is None for r in seed)
+        peer = (
+            f"official plugin: never audible again in {never} of {len(seed)} runs, "
+            f"`wait_for_playout()` hung in {sum(r.hung for r in seed)}"
+            if never
+            else f"official plugin: p95 {_ms(audible(seed), 95)} ms"
+        )
+        peer_lost = (
+            f"official plugin: {sum(r.lost for r in seed):,} lost, "
+            f"{sum(r.dup for r in seed)} repeated in {plural(len(seed), 'run')}"
+        )
+    else:
+        peer = peer_lost = "official plugin not installed"
+    bad = [[ak[int(i)].lost + ak[int(i)].dup for i in idx] for idx in rounds]
+    return [
+        figure(
+            "loss.to_audible",
+            "avatar leaves mid-utterance: until the agent is audible again, p95",
+            percentile(every, 95),
+            "ms",
+            rounds=[percentile(r, 95) for r in per_round],
+            peer_text=peer,
+            goal=goal("value", "<=", GOAL_MS),
+            note=(
+                f"p50 {percentile(every, 50):.0f} ms over {plural(len(ak), 'run')}, the loss "
+                f"landing 2-90 % into a {args.utterance:g} s utterance"
+            ),
+            readme=True,
+        ),
+        figure(
+            "loss.samples",
+            "avatar leaves mid-utterance: samples lost or repeated",
+            sum(sum(b) for b in bad),
+            "samples",
+            rounds=[sum(b) for b in bad],
+            spread="exact",
+            peer_text=peer_lost,
+            goal=goal("value", "==", 0),
+            note=(
+                f"{sum(r.lost for r in ak)} lost, {sum(r.dup for r in ak)} repeated; "
+                f"`wait_for_playout()` hung in {sum(r.hung for r in ak)} of {len(ak)} runs"
+            ),
+            readme=True,
+        ),
+    ]
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -413,6 +485,10 @@ def main() -> None:
     parser.add_argument(
         "--max-seconds", type=float, default=150.0, help="start no run after this many seconds"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="cut the avatarkit runs into this many rounds"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
     args = parser.parse_args()
     quiet_emulator_noise()
     warnings.simplefilter("ignore", DeprecationWarning)

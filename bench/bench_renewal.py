@@ -1,7 +1,7 @@
 """Benchmark what a user sees and hears while avatarkit renews the avatar mid-conversation.
 
 Run: ``python bench/bench_renewal.py`` (``--runs``, ``--seconds``, ``--renew-after``,
-``--cap``, ``--provisioning``, ``--cold-video``).
+``--cap``, ``--provisioning``, ``--cold-video``, ``--json PATH``; each run is a round).
 
 Everything runs in one process: an in-memory LiveKit server (``MemoryLiveKit``), the Runway
 emulator on 127.0.0.1 (``RunwayEmulator``, 64x64 video at 25 fps from one face renderer
@@ -51,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table
+from _common import figure, goal, machine, plural, table, write_json
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, APIConnectOptions
 
@@ -745,6 +745,69 @@ async def bench(args: argparse.Namespace) -> None:
             results.append(result)
     results.sort(key=lambda r: (r.name != "renewal", r.run))
     report(results, args)
+    write_json(
+        args.json,
+        "renewal",
+        figures(results, args),
+        runs=len(results),
+        round=f"one {args.seconds:g} s talk per contender, alternating",
+    )
+
+
+def figures(results: list[Result], args: argparse.Namespace) -> list[dict[str, object]]:
+    """The published figures; each ``renewal`` run is a round."""
+    ok = [r for r in results if r.name == "renewal"]
+    other = [r for r in results if r.name == "no renewal"]
+    gaps = [max((h.video_gap_ms for h in r.handovers), default=0.0) for r in ok]
+    hs = [h for r in ok for h in r.handovers]
+    peer = "no peer: the official plugin has no renewal"
+    if other:
+        ohs = [h for r in other for h in r.handovers]
+        gap = (
+            f"{max(h.video_gap_ms for h in ohs):.0f} ms gap at its handovers"
+            if ohs
+            else "no new avatar on screen before the talk ended"
+        )
+        peer += (
+            f"; avatarkit without renewal: {gap}, "
+            f"{sum(r.room_audio_s for r in other) / len(other):.2f} s per run "
+            "through the room's audio"
+        )
+    talk = (
+        f"{args.seconds:g} s of talk, emulated cap {args.cap:g} s, renew_after={args.renew_after:g}"
+    )
+    return [
+        figure(
+            "renewal.gap",
+            f"renewal handover: largest video gap at 25 fps ({talk})",
+            max(gaps, default=0.0),
+            "ms",
+            rounds=gaps,
+            peer_text=peer,
+            goal=goal("value", "<=", GOAL_GAP_MS),
+            note=(
+                f"{sum(h.kind == 'renewal' for h in hs)} renewals and "
+                f"{sum(h.kind.startswith('loss') for h in hs)} losses in {plural(len(ok), 'run')}; "
+                f"largest gap elsewhere {max((r.away_gap_ms for r in ok), default=0.0):.0f} ms"
+            ),
+            readme=True,
+        ),
+        figure(
+            "renewal.samples",
+            "renewal handover: samples lost or repeated",
+            sum(r.lost + r.dup for r in ok),
+            "samples",
+            rounds=[r.lost + r.dup for r in ok],
+            spread="exact",
+            goal=goal("value", "==", 0),
+            note=(
+                f"{sum(r.lost for r in ok)} lost, {sum(r.dup for r in ok)} repeated, "
+                f"{sum(r.hangs for r in ok)} utterances hung; "
+                f"{sum(r.still_active for r in ok)} sessions active after close"
+            ),
+            readme=True,
+        ),
+    ]
 
 
 def main() -> None:
@@ -766,6 +829,7 @@ def main() -> None:
         action="store_true",
         help="build each emulated avatar's face renderer when it joins (in this loop)",
     )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
     args = parser.parse_args()
     quiet_emulator_noise()
     warnings.simplefilter("ignore", DeprecationWarning)
