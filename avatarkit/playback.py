@@ -34,6 +34,9 @@ KEEP_SECONDS = 3.0
 WINDOWS = (0.2, 0.1, 0.05, 0.025)  # seconds of the avatar's last audio matched, longest first
 SILENCE = 64  # int16 peak below which a stretch counts as silence
 MATCH = 0.8  # normalised correlation that counts as "this is that audio"
+FRAME_MS = 40
+"""Frames read from the avatar's track: 25 a second rather than livekit's 100, a quarter of
+the per-frame work while the agent speaks; still finer than settle()'s quiet window."""
 LINGER = 1.0  # seconds the track is still read after an utterance is over at that avatar
 
 _followed: weakref.WeakKeyDictionary[object, PlaybackTracker] = weakref.WeakKeyDictionary()
@@ -149,7 +152,7 @@ class PlaybackTracker:
         # the stream is opened here, before the utterance's first frame is sent, so that
         # nothing the avatar plays of it can arrive before the stream does
         stream = rtc.AudioStream.from_track(
-            track=self._track, sample_rate=self._rate, num_channels=1
+            track=self._track, sample_rate=self._rate, num_channels=1, frame_size_ms=FRAME_MS
         )
         self.last_frame_at = time.monotonic()
         self._task = asyncio.create_task(self._read(stream, self._track), name="avatarkit.playback")
