@@ -8,6 +8,7 @@ participant identity and token, watched for loss and ended exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -207,6 +208,26 @@ class RemoteAvatar:
             )
         return self._end_task
 
+    async def _left(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the avatar to leave the room (or the room to go)."""
+        room, identity = self.room, self.identity
+        gone = asyncio.Event()
+
+        def check(*_: Any) -> None:
+            if not room.isconnected() or identity not in room.remote_participants:
+                gone.set()
+
+        room.on("participant_disconnected", check)
+        room.on("disconnected", check)
+        try:
+            check()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(gone.wait(), timeout)
+        finally:
+            room.off("participant_disconnected", check)
+            room.off("disconnected", check)
+        return gone.is_set()
+
     def _watch_for_orphan(self) -> None:
         """A create that may have been carried out left a session whose id we never got: its
         avatar would join with our token, and bill. If it does while our room is up, take it
@@ -298,18 +319,32 @@ class RemoteAvatar:
         if not self.provider.end_api:
             await self._remove_from_room(extra)
             return
-        graceful = room.isconnected() and self.identity in room.remote_participants
+        # a lost avatar (frozen, or not acknowledging) would not act on a message over the room
+        graceful = (
+            room.isconnected()
+            and self.identity in room.remote_participants
+            and not self.lost_reason
+        )
         if graceful:
+            timeout = self.provider.http.conn_options.timeout
             try:
                 await asyncio.wait_for(
                     self.provider.end(
                         remote, EndRequest(reason, True, room, avatar_identity=self.identity)
                     ),
-                    self.provider.http.conn_options.timeout,
+                    timeout,
                 )
-                self.end_outcome = "graceful"
-                logger.info("avatar session ended", extra={**extra, "outcome": "graceful"})
-                return
+                # sent is not done: the avatar leaving says it was heard
+                if await self._left(timeout):
+                    self.end_outcome = "graceful"
+                    logger.info("avatar session ended", extra={**extra, "outcome": "graceful"})
+                    return
+                logger.warning(
+                    "the avatar was still in the room %.1f s after a graceful end; ending the "
+                    "session through the API",
+                    timeout,
+                    extra=extra,
+                )
             except Exception as exc:
                 logger.warning(
                     "graceful end failed (%r); ending the session through the API", exc, extra=extra

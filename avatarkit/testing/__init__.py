@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from memory_livekit import *  # noqa: F403
-from memory_livekit import MemoryLiveKit
+from memory_livekit import MemoryLiveKit, Realism
 from memory_livekit import __all__ as _server_all
 
 from ..rooms import register_connector, register_remover
@@ -20,12 +20,12 @@ __all__ = [*_server_all, "in_memory_livekit"]
 
 
 @contextlib.asynccontextmanager
-async def in_memory_livekit() -> AsyncIterator[MemoryLiveKit]:
+async def in_memory_livekit(realism: Realism | None = None) -> AsyncIterator[MemoryLiveKit]:
     """An in-memory LiveKit server, closed on exit. Avatar workers in this process that join
     its URL (through :func:`avatarkit.rooms.connect_room`: the local provider, the providers'
     doubles) join it instead of dialling out, and avatarkit's ``RemoveParticipant`` calls
     (:func:`avatarkit.rooms.remove_participant`) reach it."""
-    server = MemoryLiveKit()
+    server = MemoryLiveKit(realism=realism)
     undo = [
         register_connector(server.url, lambda _url, token: server.connect(token)),
         register_remover(server.url, server.remove_participant),

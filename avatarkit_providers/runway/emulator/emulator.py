@@ -32,6 +32,8 @@ from .sessions import Session, SessionStatus, StateChange
 logger = logging.getLogger("avatarkit.runway.emulator")
 
 EMULATED_API_KEY = "key_emulated_runway"
+AGENT_GRACE = 1.0
+"""Seconds the emulated worker waits for an agent that left to come back before leaving."""
 EMULATED_LABEL = "runway (emulated)"
 """Drawn into the emulated avatar's video, so it is never mistaken for Runway's."""
 
@@ -216,9 +218,17 @@ class RunwayEmulator:
     def _on_left(
         self, session: Session, worker: AvatarWorker, participant: rtc.RemoteParticipant
     ) -> None:
-        # Runway's worker leaves with its agent (the state listener makes it leave)
-        if participant.identity == worker.agent_identity and session.active:
-            self.server.complete(session.id)
+        # Runway's worker leaves with its agent (the state listener makes it leave), unless
+        # the agent is back soon: a reconnect (the agent's, or the worker's own, whose room
+        # reports everyone gone) is not the agent leaving
+        if participant.identity != worker.agent_identity or not session.active:
+            return
+
+        def check() -> None:
+            if session.active and worker.agent_identity not in worker.room.remote_participants:
+                self.server.complete(session.id)
+
+        asyncio.get_running_loop().call_later(AGENT_GRACE, check)
 
     def _on_removed(self, session: Session, reason: Any) -> None:
         # Taken out of the room (RoomService RemoveParticipant): assumed to end the session,

@@ -1,0 +1,136 @@
+"""Resilience on the in-memory server's realistic mode: Opus-coded, delayed audio; reconnects
+that report participants gone and back; RPC timeouts; room auto-close.
+
+The audio is coded, so what a listener hears is matched by loudness, not sample by sample
+(the exact checks run on the default server, in test_resilience.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import AgentSession
+
+from avatarkit.testing import in_memory_livekit
+from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
+from avatarkit_providers.runway.emulator.sessions import SessionStatus
+from memory_livekit import MemoryLiveKit, MemoryRoom, Realism
+from tests.helpers.audio import stream, tone_frames
+from tests.helpers.avatars import make_runway_avatar, small_video, start_agent
+
+SCALE = 0.05  # the server's own durations (RPC timeouts, batching, auto-close) x 1/20
+
+
+@pytest.fixture
+async def harsh() -> AsyncIterator[MemoryLiveKit]:
+    async with in_memory_livekit(Realism.harsh(time_scale=SCALE, seed=7)) as server:
+        yield server
+
+
+@pytest.fixture
+async def room(harsh: MemoryLiveKit) -> MemoryRoom:
+    return await harsh.join("room-1", "agent-1", kind="agent")
+
+
+@pytest.fixture
+async def user(harsh: MemoryLiveKit, room: MemoryRoom) -> AsyncIterator[Loudness]:
+    listener = Loudness(await harsh.join("room-1", "user-1"))
+    yield listener
+    await listener.aclose()
+
+
+class Loudness:
+    """How many loud samples a user in the room heard from each participant."""
+
+    def __init__(self, room: MemoryRoom) -> None:
+        self.room = room
+        self.loud: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        room.on("track_subscribed", self._on_track)
+
+    def _on_track(self, track: rtc.Track, _: Any, participant: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            self._tasks.append(asyncio.create_task(self._read(track, participant.identity)))
+
+    async def _read(self, track: rtc.Track, identity: str) -> None:
+        audio = rtc.AudioStream.from_track(track=track, sample_rate=16000, num_channels=1)
+        async for event in audio:
+            pcm = np.frombuffer(bytes(event.frame.data), dtype=np.int16)
+            self.loud[identity] = self.loud.get(identity, 0) + int((np.abs(pcm) > 3000).sum())
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.room.disconnect()
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def speak(session: AgentSession[Any], seconds: float) -> None:
+    handle = session.say("x", audio=stream(tone_frames(seconds)), add_to_chat_ctx=False)
+    await asyncio.wait_for(handle.wait_for_playout(), seconds + 10)
+
+
+@pytest.mark.parametrize("who", ["runway-avatar-agent", "agent-1"])
+async def test_a_full_reconnect_keeps_the_paid_session_and_the_avatar_speaks_again(
+    harsh: MemoryLiveKit,
+    room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    user: Loudness,
+    who: str,
+) -> None:
+    # A worker that reconnects is seen leaving and coming back under its identity; a room
+    # that reconnects reports every participant gone, then back. Before rejoin_grace, either
+    # moved the audio to the room and DELETEd a healthy, paid session.
+    async with RunwayEmulator(provisioning_delay=0.05, video=small_video) as runway:
+        avatar = make_runway_avatar(runway, harsh)
+        states: list[str] = []
+        avatar.on("avatar_state_changed", lambda event: states.append(event.state))
+        await avatar.start(agent_session, room=room)
+        await start_agent(agent_session)
+        await avatar.wait_for_join(timeout=10)
+        (session,) = runway.server.sessions.values()
+        await harsh.reconnect("room-1", who, full=True, downtime=0.3)
+        # the agent's room learns of it late (the server's messages are delayed): wait for
+        # the avatar to be seen gone, then back
+        await until(lambda: states[-2:] == ["degraded", "joined"], f"it back: {states}")
+        await speak(agent_session, 1.0)
+        await until(lambda: user.loud.get("runway-avatar-agent", 0) > 8000, "the avatar")
+        assert session.status is SessionStatus.RUNNING
+        assert runway.server.requests_for("delete") == []
+        assert len(avatar.remote_avatars) == 1 and avatar.remote_avatars[0].end_outcome is None
+        await avatar.aclose()  # END_CALL goes over the room, delayed
+        await until(lambda: session.status is SessionStatus.COMPLETED, "the call to end")
+
+
+async def test_an_avatar_that_freezes_is_lost_and_the_agent_heard_through_the_room(
+    harsh: MemoryLiveKit,
+    room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    user: Loudness,
+) -> None:
+    # Frozen: still in the room, but nothing it sends arrives (no audio, no acknowledgement)
+    # and RPCs to it time out as the SDK's do.
+    async with RunwayEmulator(provisioning_delay=0.05, video=small_video) as runway:
+        avatar = make_runway_avatar(runway, harsh, on_loss="audio_only", ack_timeout=0.5)
+        await avatar.start(agent_session, room=room)
+        await start_agent(agent_session)
+        await avatar.wait_for_join(timeout=10)
+        harsh.freeze("room-1", "runway-avatar-agent")
+        await speak(agent_session, 1.0)  # does not hang on the frozen avatar
+        await until(lambda: avatar.state == "degraded", "the loss to be noticed")
+        await until(lambda: user.loud.get("agent-1", 0) > 8000, "the agent in the room")
+        await avatar.aclose()
+        await until(lambda: not runway.server.active_sessions(), "the session to end")
