@@ -34,6 +34,8 @@ KEEP_SECONDS = 3.0
 WINDOWS = (0.2, 0.1, 0.05, 0.025)  # seconds of the avatar's last audio matched, longest first
 SILENCE = 64  # int16 peak below which a stretch counts as silence
 MATCH = 0.8  # normalised correlation that counts as "this is that audio"
+MIN_PEAK = 0.2  # ... or a lower peak (coded audio), if it stands out from every other offset
+PROMINENCE = 5.0  # by this factor
 FRAME_MS = 40
 """Frames read from the avatar's track: 25 a second rather than livekit's 100, a quarter of
 the per-frame work while the agent speaks; still finer than settle()'s quiet window."""
@@ -73,9 +75,16 @@ def locate(sent: PCM, tail: PCM) -> int | None:
     denom = np.sqrt(np.maximum(window, 1e-9) * float(np.dot(y, y)))
     score = corr / denom
     best = int(np.argmax(score))
-    if score[best] < MATCH:
-        return None
-    return best + m
+    if score[best] >= MATCH:
+        return best + m
+    # Opus at voice bitrates keeps little of a noisy waveform (a normalised peak of 0.3-0.5
+    # for white noise) but still puts it in one place: a peak that stands far above every
+    # other offset is a match, to within the codec's lag of a few milliseconds
+    guard = max(16, m // 100)
+    rest = np.concatenate((score[: max(best - guard, 0)], score[best + guard + 1 :]))
+    if rest.size and score[best] >= MIN_PEAK and score[best] >= PROMINENCE * rest.max():
+        return best + m
+    return None
 
 
 class PlaybackTracker:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from livekit import rtc
 
 from avatarkit.playback import PlaybackTracker, locate, sending
@@ -94,3 +95,28 @@ async def test_the_tracker_reads_the_avatar_only_while_an_utterance_goes_to_it(
     assert not tracker.listening
     await source.aclose()
     await avatar.disconnect()
+
+
+def _opus(pcm: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+    from memory_livekit.opus import OpusRoundTrip
+
+    return np.concatenate(OpusRoundTrip(24_000).code(pcm))
+
+
+@pytest.mark.parametrize("cut", [0.7, 1.1, 1.6])
+def test_locate_finds_where_opus_coded_audio_ends(cut: float) -> None:
+    # At 24 kbps Opus keeps little of a noisy waveform (peak correlation ~0.3), but its peak
+    # stands alone; the coded audio lags by the codec's lookahead (6.5 ms at 48 kHz).
+    rate = 48_000
+    sent = noise(2.0, seed=3, rate=rate)
+    end = int(cut * rate)
+    heard = _opus(sent[:end])
+    found = locate(sent, heard[-int(0.4 * rate) :])
+    assert found is not None and abs(found - end) <= 0.010 * rate, (found, end)
+
+
+def test_locate_does_not_take_other_coded_audio_for_the_utterance() -> None:
+    rate = 48_000
+    sent = noise(2.0, seed=3, rate=rate)
+    other = _opus(noise(1.0, seed=4, rate=rate))
+    assert locate(sent, other[-int(0.4 * rate) :]) is None
