@@ -177,6 +177,19 @@ class RemoteAvatar:
         finally:
             await stream.aclose()
 
+    async def still_active(self) -> bool:
+        """Whether the provider says the session goes on (True when it cannot tell): an
+        avatar that left a session that is over (its runtime cap, a failure) will not be back."""
+        if self.remote is None or self.provider.status.__func__ is AvatarProvider.status:  # type: ignore[attr-defined]
+            return True
+        try:
+            with deadline(self.provider.http.conn_options.timeout):
+                status = await self.provider.status(self.remote)
+        except Exception as exc:
+            logger.debug("status check failed: %r", exc)
+            return True
+        return status is None or status.active
+
     async def _poll_status(self) -> None:
         assert self.remote is not None
         while not self.ended:

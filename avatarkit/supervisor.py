@@ -119,6 +119,9 @@ class Avatar(Protocol[S_co]):
     async def returned(self) -> None:
         """Wait until it is back in the room with video after leaving."""
 
+    async def still_active(self) -> bool:
+        """Whether its provider says its session goes on (True if it cannot tell)."""
+
     @property
     def identity(self) -> str: ...
 
@@ -574,6 +577,9 @@ class Supervisor(Generic[A, S]):
                     self._active = None
                     self._set_state("degraded", f"{reason}; waiting for it to come back", remote)
                 self._emit("lost", remote, {"loss_to_audible": time.monotonic() - left_at})
+        if not await remote.still_active():
+            remote.lose(f"{reason}: its session is over")
+            return
         try:
             await asyncio.wait_for(remote.returned(), grace)
         except asyncio.TimeoutError:

@@ -199,6 +199,7 @@ class FakeAvatar:
         self.first_frame_at: float | None = None
         self.in_room = True
         self.absent = False
+        self.session_over = False
         self._back = asyncio.Event()
         self.end_reasons: list[str] = []
         self.on_join: Callable[[], None] | None = None
@@ -254,6 +255,14 @@ class FakeAvatar:
 
     async def returned(self) -> None:
         await self._back.wait()
+
+    async def still_active(self) -> bool:
+        return not self.session_over
+
+    def end_session(self) -> None:
+        """Its provider ends the session (a runtime cap): it leaves and will not be back."""
+        self.session_over = True
+        self.leave()
 
 
 def candidate(name: str, **overrides: Any) -> Candidate:
@@ -480,6 +489,18 @@ async def test_an_avatar_that_does_not_come_back_is_lost_after_the_grace() -> No
     await h.until(lambda: first.end_reason == "avatar_lost")
     assert first.lost_reason == "the avatar left the room and did not come back within 0.2 s"
     await h.until(lambda: len(h.avatars) == 2)  # on_loss="renew": a new one is brought up
+    await h.close()
+
+
+async def test_an_avatar_whose_session_is_over_is_lost_without_waiting_for_it() -> None:
+    h = Harness(candidate("a", rejoin_grace=60.0))
+    h.start()
+    await h.until(lambda: bool(h.avatars))
+    first = h.avatars[0]
+    await h.until_speaking_through(first)
+    first.end_session()  # the provider says it is over: no reconnect to wait for
+    await h.until(lambda: first.end_reason == "avatar_lost")
+    assert first.lost_reason == "the avatar left the room: its session is over"
     await h.close()
 
 
