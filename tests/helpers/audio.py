@@ -111,6 +111,14 @@ class Ledger:
             per_track[key] = heard
         return count, per_track
 
+    def loud(self, threshold: int) -> int:
+        """Samples heard above ``threshold``, over every track (for coded audio)."""
+        return sum(
+            int((np.abs(chunk.astype(np.int32)) > threshold).sum())
+            for chunks in self.received.values()
+            for chunk in chunks
+        )
+
     async def aclose(self) -> None:
         self.room.off("track_subscribed", self._on_track)
         for task in self._tasks:
