@@ -13,6 +13,7 @@ import attrs
 from .errors import ConfigurationError
 from .secret import Secret, redact_urls
 
+_SPACE = re.compile(r"\s")
 ATTRIBUTE_PUBLISH_ON_BEHALF = "lk.publish_on_behalf"  # livekit.agents.voice.room_io's name
 TOKEN_MARGIN = 300.0
 """Seconds a token outlives its session, so a late reconnect of the avatar still succeeds."""
@@ -45,7 +46,7 @@ def check_livekit_url(url: Any, option: str = "livekit_url") -> str:
         host = urlsplit(url).hostname  # stdlib: listing providers imports this module
     except ValueError:
         host = None
-    if not host or any(c.isspace() for c in url):
+    if not host or _SPACE.search(url):
         raise ConfigurationError(
             f"{option} must be a URL with a host and no spaces, got {shown!r}; "
             "pass the URL of your LiveKit server or set LIVEKIT_URL"
@@ -63,7 +64,8 @@ def check_credential(value: Any, option: str) -> Secret:
             f"got {type(value).__name__}"
         )
     text = value.reveal() if isinstance(value, Secret) else value
-    if not text or any(c.isspace() or not c.isprintable() for c in text):
+    # isprintable() is False for every space but the ASCII one, and for control characters
+    if not text or not text.isprintable() or " " in text:
         raise ConfigurationError(
             f"{option} must be a non-empty string without spaces or control characters "
             "(check for a stray newline or quote where it is set)"
