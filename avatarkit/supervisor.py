@@ -400,9 +400,9 @@ class Supervisor(Generic[A, S]):
         """Bring up ``candidates`` (the first that joins) while the current avatar keeps
         talking, move the audio to it at the next utterance boundary and end the old one;
         raise, leaving the current avatar in place, if none joins."""
+        self._ensure_running()
         first = len(self._candidates)
         self._candidates.extend(candidates)
-        self._ensure_running()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._switch_waiters.add(done)
         self._switches.put_nowait((first, len(self._candidates), done))
@@ -562,21 +562,10 @@ class Supervisor(Generic[A, S]):
         same identity, and a room that reconnects reports every participant gone, then back.
         Back in time, it speaks again from the next utterance; otherwise it is lost."""
         grace = self._candidate_of[remote].rejoin_grace
-        relay = self._relay
         async with self._switch_lock:
-            if remote.output is not None and relay.sink is remote.output:
-                left_at = time.monotonic()
-                heard = await self._detach(remote)
-                if self._stopped:
-                    return
-                standby = self._standby_output()
-                if standby is not None:
-                    relay.switch(standby, heard=heard)
-                else:
-                    relay.switch(self._room_sink, heard=heard, room=True)
-                    self._active = None
-                    self._set_state("degraded", f"{reason}; waiting for it to come back", remote)
-                self._emit("lost", remote, {"loss_to_audible": time.monotonic() - left_at})
+            await self._move_off(remote, f"{reason}; waiting for it to come back")
+        if self._stopped:
+            return
         if not await remote.still_active():
             remote.lose(f"{reason}: its session is over")
             return
@@ -602,25 +591,29 @@ class Supervisor(Generic[A, S]):
 
     async def _rescue(self, remote: A, reason: str) -> None:
         """Move the audio off a lost avatar, replaying what the user did not hear."""
-        relay = self._relay
         async with self._switch_lock:
-            if remote.output is None or relay.sink is not remote.output:
-                remote.end("avatar_lost")
-                return
-            lost_at = time.monotonic()
-            heard = await self._detach(remote)
-            if self._stopped:  # aclose() ends the utterance; nothing to move it to
-                remote.end("avatar_lost")
-                return
-            standby = self._standby_output()
-            if standby is not None:
-                relay.switch(standby, heard=heard)
-            else:
-                relay.switch(self._room_sink, heard=heard, room=True)
-                self._active = None
-                self._set_state("degraded", reason, remote)
-            self._emit("lost", remote, {"loss_to_audible": time.monotonic() - lost_at})
+            await self._move_off(remote, reason)
         remote.end("avatar_lost")
+
+    async def _move_off(self, remote: A, reason: str) -> None:
+        """With the switch lock held: if the audio goes to ``remote``, move it to the renewal's
+        avatar if one joined, else to the room (``degraded``: ``reason``), from where the user
+        stopped hearing it."""
+        relay = self._relay
+        if remote.output is None or relay.sink is not remote.output:
+            return
+        moved_at = time.monotonic()
+        heard = await self._detach(remote)
+        if self._stopped:  # aclose() ends the utterance; nothing to move it to
+            return
+        standby = self._standby_output()
+        if standby is not None:
+            relay.switch(standby, heard=heard)
+        else:
+            relay.switch(self._room_sink, heard=heard, room=True)
+            self._active = None
+            self._set_state("degraded", reason, remote)
+        self._emit("lost", remote, {"loss_to_audible": time.monotonic() - moved_at})
 
     async def _detach(self, remote: A) -> int:
         """Stop sending to ``remote`` and return how much of the current utterance it played:
@@ -672,9 +665,7 @@ class Supervisor(Generic[A, S]):
         relay = self._relay
         async with self._switch_lock:
             remote = self._active
-            if not relay.paused or remote is None or remote.output is None:
-                return
-            if relay.sink is not remote.output:
+            if not relay.paused or remote is None or relay.sink is not remote.output:
                 return
             heard = await self._detach(remote)
             relay.hold_at(heard)
