@@ -269,29 +269,25 @@ class RemoteAvatar:
         if identity in room.remote_participants:
             remove(room.remote_participants[identity])
 
-    async def _remove_orphan(self) -> None:
+    async def _take_out(self) -> bool:
+        """RoomService ``RemoveParticipant`` of this avatar; False if it was not there."""
         settings = self.livekit
-        try:
-            await remove_participant(
+        with deadline(self.provider.http.conn_options.timeout):
+            return await remove_participant(
                 settings.url, settings.api_key, settings.api_secret, self.request.room_name,
                 self.identity,
             )  # fmt: skip
+
+    async def _remove_orphan(self) -> None:
+        try:
+            await self._take_out()
         except Exception as exc:
             logger.error("could not take the orphaned avatar out of the room: %r", exc)
 
     async def _remove_from_room(self, extra: dict[str, Any]) -> None:
         """End a session of a service with no end call: take its avatar out of the room."""
-        settings = self.livekit
         try:
-            with deadline(self.provider.http.conn_options.timeout):
-                removed = await remove_participant(
-                    settings.url,
-                    settings.api_key,
-                    settings.api_secret,
-                    self.request.room_name,
-                    self.identity,
-                )
-            self.end_outcome = "removed" if removed else "gone"
+            self.end_outcome = "removed" if await self._take_out() else "gone"
             logger.info("avatar session ended", extra={**extra, "outcome": self.end_outcome})
         except Exception as exc:
             self.end_outcome = "failed"
