@@ -247,9 +247,12 @@ class AudioRelay(AudioOutput):
         if not self._open:
             return
         if self._paused and not self._paused_natively:
-            # stopped where the user stopped hearing it: that is where it ends
-            self._finish(self._base if self._sink is None else self._sent, interrupted=True)
-            return
+            sink = self._sink
+            if sink is None:  # held where the user stopped hearing it: it ends there
+                self._finish(self._base, interrupted=True)
+                return
+            # the supervisor has not stopped the avatar yet: stop it as any interruption
+            self._paused = False
         # what was not handed to a sink yet is dropped, as the user asked
         self._truncate(self._sent)
         self._capturing = False
