@@ -1,15 +1,15 @@
 """Joining a LiveKit room as a worker participant, and taking a participant out of one.
 
-``connect_room(url, token)`` is ``rtc.Room().connect(url, token)``, and
-``remove_participant(...)`` is RoomService's ``RemoveParticipant``, unless a stand-in was
+``connect_room(url, token)`` is ``rtc.Room().connect(url, token)`` unless a connector was
 registered for ``url``: that is how an in-memory server (:mod:`memory_livekit`) stands in
-for LiveKit without the code that calls it knowing about it.
+for LiveKit without the code that joins knowing about it. ``remove_participant(...)`` is
+RoomService's ``RemoveParticipant``, through livekit-api.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .secret import Secret
 
@@ -17,31 +17,19 @@ if TYPE_CHECKING:
     from livekit import rtc
 
 RoomConnector = Callable[[str, str], Awaitable["rtc.Room"]]
-ParticipantRemover = Callable[[str, str], Awaitable[None]]
-"""``(room name, identity)``: remove that participant; raise if it is not there."""
 
 _connectors: dict[str, RoomConnector] = {}
-_removers: dict[str, ParticipantRemover] = {}
-
-
-def _register(table: dict[str, Any], url: str, value: Any) -> Callable[[], None]:
-    table[url] = value
-
-    def unregister() -> None:
-        if table.get(url) is value:
-            del table[url]
-
-    return unregister
 
 
 def register_connector(url: str, connector: RoomConnector) -> Callable[[], None]:
     """Route joins to ``url`` through ``connector``; returns a function that undoes it."""
-    return _register(_connectors, url, connector)
+    _connectors[url] = connector
 
+    def unregister() -> None:
+        if _connectors.get(url) is connector:
+            del _connectors[url]
 
-def register_remover(url: str, remover: ParticipantRemover) -> Callable[[], None]:
-    """Route ``RemoveParticipant`` calls for ``url`` to ``remover``; returns its undoing."""
-    return _register(_removers, url, remover)
+    return unregister
 
 
 async def remove_participant(
@@ -52,9 +40,6 @@ async def remove_participant(
     from livekit import api
 
     try:
-        if (remover := _removers.get(url)) is not None:
-            await remover(room, identity)
-            return True
         async with api.LiveKitAPI(url, api_key.reveal(), api_secret.reveal()) as lk:
             await lk.room.remove_participant(
                 api.RoomParticipantIdentity(room=room, identity=identity)
