@@ -200,7 +200,8 @@ class Session:
             data["sessionKey"] = self.session_key
             data["expiresAt"] = iso(self.expires_at)
         elif self.status is SessionStatus.COMPLETED:
-            data["duration"] = self.duration
+            # whole seconds, as Runway reports them (an integer in its schema)
+            data["duration"] = None if self.duration is None else round(self.duration)
         elif self.status is SessionStatus.FAILED:
             data["failure"] = self.failure
             data["failureCode"] = self.failure_code

@@ -947,13 +947,13 @@ async def test_session_walks_the_happy_path_through_get(
     running = await fetch(client, server, sid)
     assert running == {"id": sid, "createdAt": first["createdAt"], "status": "RUNNING"}
 
-    server.complete(sid, duration=42.5)
+    server.complete(sid, duration=42.4)
     done = await fetch(client, server, sid)
     assert done == {
         "id": sid,
         "createdAt": first["createdAt"],
         "status": "COMPLETED",
-        "duration": 42.5,
+        "duration": 42,  # whole seconds: an integer in Runway's schema
     }
     session = server.session(sid)
     assert session.statuses == [
@@ -974,8 +974,9 @@ async def test_complete_defaults_duration_to_time_since_creation(
     await server.wait_for_status(sid, SessionStatus.READY, timeout=2)
     await asyncio.sleep(0.15)
     server.complete(sid)
-    duration = (await fetch(client, server, sid))["duration"]
-    assert 0.19 <= duration < 1.0
+    duration = server.session(sid).duration
+    assert duration is not None and 0.19 <= duration < 1.0
+    assert (await fetch(client, server, sid))["duration"] == round(duration)
 
 
 async def test_queued_then_provisioning_then_ready(
