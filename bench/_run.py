@@ -70,6 +70,13 @@ BENCHES = (
         240,
     ),
     Bench(
+        "locate",
+        "bench_locate.py",
+        ("--cuts", "40"),
+        ("--cuts", "8"),
+        180,
+    ),
+    Bench(
         "relay",
         "bench_relay.py",
         # 500 frames per round, feed and contender: a p99 over fewer is its 2nd-largest value
