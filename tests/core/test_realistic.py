@@ -22,7 +22,7 @@ from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from avatarkit_providers.runway.emulator.sessions import SessionStatus
 from memory_livekit import MemoryLiveKit, MemoryRoom, Realism
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import make_runway_avatar, small_video, start_agent
+from tests.helpers.avatars import local_avatar, make_runway_avatar, small_video, start_agent
 
 SCALE = 0.05  # the server's own durations (RPC timeouts, batching, auto-close) x 1/20
 
@@ -134,3 +134,30 @@ async def test_an_avatar_that_freezes_is_lost_and_the_agent_heard_through_the_ro
         await until(lambda: user.loud.get("agent-1", 0) > 8000, "the agent in the room")
         await avatar.aclose()
         await until(lambda: not runway.server.active_sessions(), "the session to end")
+
+
+async def test_switching_runway_local_runway_on_the_realistic_server(
+    harsh: MemoryLiveKit,
+    room: MemoryRoom,
+    agent_session: AgentSession[Any],
+    user: Loudness,
+) -> None:
+    # the exact, sample-by-sample version runs on the default server (test_resilience.py)
+    async with RunwayEmulator(provisioning_delay=0.05, video=small_video) as runway:
+        avatar = make_runway_avatar(runway, harsh)
+        await avatar.start(agent_session, room=room)
+        await start_agent(agent_session)
+        await avatar.wait_for_join(timeout=10)
+        for target in (local_avatar(harsh), make_runway_avatar(runway, harsh)):
+            talking = agent_session.say("x", audio=stream(tone_frames(1.5)), add_to_chat_ctx=False)
+            await avatar.switch(target)  # joins while the current one talks
+            await asyncio.wait_for(talking.wait_for_playout(), 15)
+            assert not talking.interrupted
+        first, local, last = avatar.remote_avatars
+        assert (first.name, local.name, last.name) == ("runway", "local", "runway")
+        for old in (first, local):  # each spoke its utterance, and was ended
+            await until(lambda old=old: user.loud.get(old.identity, 0) > 12000, old.identity)
+            await until(lambda old=old: old.end_outcome == "graceful", f"{old.identity} ended")
+        assert user.loud.get("agent-1", 0) == 0  # nothing went through the room
+        await avatar.aclose()
+        await until(lambda: not runway.server.active_sessions(), "the sessions to end")
