@@ -38,7 +38,9 @@ async def test_remove_participant_through_livekit_api() -> None:
 async def test_a_token_without_room_admin_is_refused() -> None:
     async with in_memory_livekit() as server:
         await server.join("r", "avatar-1", kind="agent")
-        async with api.LiveKitAPI(server.url, server.api_key, "not-the-secret-of-this-server-at-all-32b") as lk:
+        async with api.LiveKitAPI(
+            server.url, server.api_key, "not-the-secret-of-this-server-at-all-32b"
+        ) as lk:
             with pytest.raises(api.TwirpError) as refused:
                 await lk.room.remove_participant(
                     api.RoomParticipantIdentity(room="r", identity="avatar-1")
