@@ -8,16 +8,14 @@ The audio is coded, so what a listener hears is matched by loudness, not sample 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 import pytest
-from livekit import rtc
 from livekit.agents import AgentSession
 
 from avatarkit.testing import in_memory_livekit
+from avatarkit.testing.conformance import Listener, until
 from avatarkit_providers.runway.emulator.emulator import RunwayEmulator
 from avatarkit_providers.runway.emulator.sessions import SessionStatus
 from memory_livekit import MemoryLiveKit, MemoryRoom, Realism
@@ -39,43 +37,10 @@ async def room(harsh: MemoryLiveKit) -> MemoryRoom:
 
 
 @pytest.fixture
-async def user(harsh: MemoryLiveKit, room: MemoryRoom) -> AsyncIterator[Loudness]:
-    listener = Loudness(await harsh.join("room-1", "user-1"))
+async def user(harsh: MemoryLiveKit, room: MemoryRoom) -> AsyncIterator[Listener]:
+    listener = Listener(await harsh.join("room-1", "user-1"))
     yield listener
     await listener.aclose()
-
-
-class Loudness:
-    """How many loud samples a user in the room heard from each participant."""
-
-    def __init__(self, room: MemoryRoom) -> None:
-        self.room = room
-        self.loud: dict[str, int] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        room.on("track_subscribed", self._on_track)
-
-    def _on_track(self, track: rtc.Track, _: Any, participant: rtc.RemoteParticipant) -> None:
-        if track.kind == rtc.TrackKind.KIND_AUDIO:
-            self._tasks.append(asyncio.create_task(self._read(track, participant.identity)))
-
-    async def _read(self, track: rtc.Track, identity: str) -> None:
-        audio = rtc.AudioStream.from_track(track=track, sample_rate=16000, num_channels=1)
-        async for event in audio:
-            pcm = np.frombuffer(bytes(event.frame.data), dtype=np.int16)
-            self.loud[identity] = self.loud.get(identity, 0) + int((np.abs(pcm) > 3000).sum())
-
-    async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.room.disconnect()
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def speak(session: AgentSession[Any], seconds: float) -> None:
@@ -88,7 +53,7 @@ async def test_a_full_reconnect_keeps_the_paid_session_and_the_avatar_speaks_aga
     harsh: MemoryLiveKit,
     room: MemoryRoom,
     agent_session: AgentSession[Any],
-    user: Loudness,
+    user: Listener,
     who: str,
 ) -> None:
     # A worker that reconnects is seen leaving and coming back under its identity; a room
@@ -119,7 +84,7 @@ async def test_an_avatar_that_freezes_is_lost_and_the_agent_heard_through_the_ro
     harsh: MemoryLiveKit,
     room: MemoryRoom,
     agent_session: AgentSession[Any],
-    user: Loudness,
+    user: Listener,
 ) -> None:
     # Frozen: still in the room, but nothing it sends arrives (no audio, no acknowledgement)
     # and RPCs to it time out as the SDK's do.
@@ -140,7 +105,7 @@ async def test_switching_runway_local_runway_on_the_realistic_server(
     harsh: MemoryLiveKit,
     room: MemoryRoom,
     agent_session: AgentSession[Any],
-    user: Loudness,
+    user: Listener,
 ) -> None:
     # the exact, sample-by-sample version runs on the default server (test_resilience.py)
     async with RunwayEmulator(provisioning_delay=0.05, video=small_video) as runway:
