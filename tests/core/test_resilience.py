@@ -31,8 +31,8 @@ from avatarkit_providers.runway.emulator.sessions import SessionStatus
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import Ledger, noise, stream
 from tests.helpers.avatars import (
-    FAST,
     assert_room_audio,
+    in_memory,
     local_avatar,
     make_runway_avatar,
     small_video,
@@ -445,10 +445,7 @@ async def any_avatar(
                 "bey",
                 api_key=double.api_key,
                 api_url=double.url,
-                livekit_url=livekit.url,
-                livekit_api_key=livekit.api_key,
-                livekit_api_secret=livekit.api_secret,
-                conn_options=FAST,
+                **in_memory(livekit),
             )
 
 

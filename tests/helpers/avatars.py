@@ -16,6 +16,16 @@ from memory_livekit import MemoryLiveKit
 FAST = APIConnectOptions(max_retry=2, retry_interval=0.05, timeout=2.0)
 
 
+def in_memory(livekit: MemoryLiveKit) -> dict[str, Any]:
+    """The options that point an avatar at the in-memory server, with fast retries."""
+    return {
+        "livekit_url": livekit.url,
+        "livekit_api_key": livekit.api_key,
+        "livekit_api_secret": livekit.api_secret,
+        "conn_options": FAST,
+    }
+
+
 def small_video() -> FaceVideoGenerator:
     return FaceVideoGenerator(width=64, height=64, fps=20)
 

@@ -18,7 +18,7 @@ from avatarkit_doubles.engine import ApiDouble, token_claims
 from avatarkit_providers.anam.double import ANAM, STOCK_AVATAR
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, assert_room_audio, small_video, start_agent
+from tests.helpers.avatars import FAST, assert_room_audio, in_memory, small_video, start_agent
 
 
 @pytest.fixture
@@ -33,10 +33,7 @@ def anam_avatar(anam: ApiDouble, livekit: MemoryLiveKit, **options: Any) -> Any:
         "anam",
         api_key=anam.api_key,
         api_url=anam.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
         **options,
     )
 

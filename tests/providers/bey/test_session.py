@@ -19,7 +19,7 @@ from avatarkit_providers.bey.double import BEY
 from avatarkit_providers.bey.options import STOCK_AVATAR_ID
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, assert_room_audio, small_video, start_agent
+from tests.helpers.avatars import FAST, assert_room_audio, in_memory, small_video, start_agent
 
 
 @pytest.fixture
@@ -33,10 +33,7 @@ def bey_avatar(bey: ApiDouble, livekit: MemoryLiveKit, **options: Any) -> Any:
         "bey",
         api_key=bey.api_key,
         api_url=bey.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
         **options,
     )
 

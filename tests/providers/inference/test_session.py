@@ -22,7 +22,7 @@ from avatarkit_providers.inference.double import GatewayDouble, InferenceDouble
 from avatarkit_providers.inference.provider import InferenceProvider
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, assert_room_audio, small_video, start_agent
+from tests.helpers.avatars import FAST, assert_room_audio, in_memory, small_video, start_agent
 
 IDENTITY = "lemonslice-inference-avatar"
 
@@ -41,10 +41,7 @@ def inference_avatar(gateway: GatewayDouble, livekit: MemoryLiveKit, **options: 
     return avatarkit.get(
         "inference",
         base_url=gateway.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
         **options,
     )
 

@@ -23,7 +23,7 @@ from avatarkit_providers.lemonslice.double import LEMONSLICE
 from avatarkit_providers.lemonslice.provider import SESSION_CAP
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, assert_room_audio, small_video, start_agent
+from tests.helpers.avatars import assert_room_audio, in_memory, small_video, start_agent
 from tests.providers.parity import assert_parity, compare
 
 IMAGE_URL = "https://cdn.example.com/agents/face.png"
@@ -40,10 +40,7 @@ def lemonslice_avatar(double: ApiDouble, livekit: MemoryLiveKit, **options: Any)
     return avatarkit.get(
         "lemonslice",
         api_url=double.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
         **options,
     )
 
@@ -192,10 +189,7 @@ async def test_an_image_is_uploaded_as_the_plugin_uploads_it(
             api_key="ls-upload-key",
             api_url=url,
             agent_image=image,
-            livekit_url=livekit.url,
-            livekit_api_key=livekit.api_key,
-            livekit_api_secret=livekit.api_secret,
-            conn_options=FAST,
+            **in_memory(livekit),
         )
         await avatar.start(agent_session, room=agent_room)
         assert avatar.remote_session is not None

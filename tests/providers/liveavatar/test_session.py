@@ -19,7 +19,7 @@ from avatarkit_providers.liveavatar.double import LiveAvatarApi
 from avatarkit_providers.liveavatar.provider import SANDBOX_SECONDS, LiveAvatarProvider
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, assert_room_audio, small_video, start_agent
+from tests.helpers.avatars import assert_room_audio, in_memory, small_video, start_agent
 
 AVATAR = "65f9e3c9-d48b-4118-b73a-4ae2e3cbb8f0"
 
@@ -38,10 +38,7 @@ def liveavatar_avatar(
         api_key=key or double.api_key,
         api_url=double.url,
         avatar_id=AVATAR,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
         **options,
     )
 

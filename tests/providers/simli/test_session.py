@@ -18,7 +18,7 @@ from avatarkit_providers.simli import SimliConfig
 from avatarkit_providers.simli.double import AGENTS_PATH, KEY_HEADER, TOKEN_PATH, SimliApiDouble
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, assert_room_audio, small_video, start_agent
+from tests.helpers.avatars import assert_room_audio, in_memory, small_video, start_agent
 
 FACE = "cace3ef7-a4c4-425d-a8cf-a5358eb0c427"
 
@@ -37,10 +37,7 @@ def simli_avatar(
         "simli",
         simli_config=SimliConfig(api_key=key or simli.api_key, face_id=FACE, **config),
         api_url=simli.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
     )
 
 

@@ -15,7 +15,7 @@ from avatarkit_doubles.engine import ApiDouble
 from avatarkit_providers.tavus.double import TAVUS
 from memory_livekit import MemoryLiveKit, MemoryRoom
 from tests.helpers.audio import stream, tone_frames
-from tests.helpers.avatars import FAST, small_video, start_agent
+from tests.helpers.avatars import in_memory, small_video, start_agent
 
 
 @pytest.fixture
@@ -29,10 +29,7 @@ def tavus_avatar(tavus: ApiDouble, livekit: MemoryLiveKit, **options: Any) -> An
         "tavus",
         api_key=tavus.api_key,
         api_url=tavus.url,
-        livekit_url=livekit.url,
-        livekit_api_key=livekit.api_key,
-        livekit_api_secret=livekit.api_secret,
-        conn_options=FAST,
+        **in_memory(livekit),
         **options,
     )
 
